@@ -1,0 +1,37 @@
+/*
+ * sharebus - command-line front end: one binary, git-style subcommands.
+ * Each command lives in its own cli/cmd_<name>.c.
+ */
+#ifndef SB_CLI_H
+#define SB_CLI_H
+
+#include <signal.h>
+
+/* Exit codes, documented in docs/cli.md. */
+#define SB_EXIT_OK      0
+#define SB_EXIT_ERROR   1 /* configuration, Kafka or store error */
+#define SB_EXIT_USAGE   2 /* bad command line */
+#define SB_EXIT_INVALID 3 /* input invalid: nothing published */
+#define SB_EXIT_PARTIAL 4 /* published, some lines rejected */
+#define SB_EXIT_CHECK   5 /* a check failed (demo) */
+
+typedef struct sb_cmd_s {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+        const char *help;
+} sb_cmd_t;
+
+int sb_cmd_holder(int argc, char **argv);
+int sb_cmd_gateway(int argc, char **argv);
+int sb_cmd_reuser(int argc, char **argv);
+int sb_cmd_demo(int argc, char **argv);
+int sb_cmd_config(int argc, char **argv);
+
+/* Set by SIGINT/SIGTERM; long-running commands poll it. */
+extern volatile sig_atomic_t sb_cli_stop;
+void sb_cli_install_signals(void);
+
+/* Common options: -v (info), -d FACILITIES (debug), --log-json. */
+int sb_cli_log_option(int opt, const char *arg);
+
+#endif

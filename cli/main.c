@@ -1,0 +1,96 @@
+/*
+ * sharebus - a Kafka-based sharing bus for personal data, following the
+ * CNIL recommendation on sharing personal data through APIs.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "log.h"
+
+#ifndef SB_VERSION
+#define SB_VERSION "0.1.0"
+#endif
+
+volatile sig_atomic_t sb_cli_stop;
+
+static void sb_cli_on_signal(int sig)
+{
+        (void)sig;
+        sb_cli_stop = 1;
+}
+
+void sb_cli_install_signals(void)
+{
+        struct sigaction sa;
+
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = sb_cli_on_signal;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, NULL);
+        sigaction(SIGTERM, &sa, NULL);
+}
+
+int sb_cli_log_option(int opt, const char *arg)
+{
+        switch (opt) {
+        case 'v':
+                sb_log_set_level(SB_LOG_INFO);
+                return 1;
+        case 'd':
+                sb_log_set_debug(arg);
+                return 1;
+        case 'J':
+                sb_log_set_json(1);
+                return 1;
+        }
+        return 0;
+}
+
+static const sb_cmd_t sb_commands[] = {
+    {"holder", sb_cmd_holder,
+     "data holder: publish validated records and rights events"},
+    {"gateway", sb_cmd_gateway,
+     "access-control gateway: one minimised stream per reuser"},
+    {"reuser", sb_cmd_reuser, "reuser agent: store the stream, apply erasures"},
+    {"demo", sb_cmd_demo, "run the whole flow on an in-process mock cluster"},
+    {"config", sb_cmd_config,
+     "print the reference of every configuration file"},
+    {NULL, NULL, NULL},
+};
+
+static void sb_usage(FILE *fp)
+{
+        const sb_cmd_t *c;
+
+        fprintf(fp, "usage: sharebus <command> [options]\n\ncommands:\n");
+        for (c = sb_commands; c->name; c++)
+                fprintf(fp, "  %-10s %s\n", c->name, c->help);
+        fprintf(fp, "\nRun 'sharebus <command> --help' for a command's "
+                    "options.\n");
+}
+
+int main(int argc, char **argv)
+{
+        const sb_cmd_t *c;
+
+        if (argc < 2) {
+                sb_usage(stderr);
+                return SB_EXIT_USAGE;
+        }
+        if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+            !strcmp(argv[1], "help")) {
+                sb_usage(stdout);
+                return SB_EXIT_OK;
+        }
+        if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "version")) {
+                printf("sharebus %s\n", SB_VERSION);
+                return SB_EXIT_OK;
+        }
+        for (c = sb_commands; c->name; c++)
+                if (!strcmp(c->name, argv[1]))
+                        return c->fn(argc - 1, argv + 1);
+        fprintf(stderr, "sharebus: '%s' is not a command\n\n", argv[1]);
+        sb_usage(stderr);
+        return SB_EXIT_USAGE;
+}

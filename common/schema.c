@@ -1,0 +1,432 @@
+#include "schema.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fingerprint.h"
+
+struct sb_catalog_s {
+        sb_schema_t **schemas;
+        size_t cnt;
+};
+
+sb_err_t sb_buf_reserve(sb_buf_t *b, size_t cap)
+{
+        char *p;
+        size_t ncap;
+
+        if (cap <= b->cap)
+                return SB_OK;
+        ncap = b->cap ? b->cap : 256;
+        while (ncap < cap)
+                ncap *= 2;
+        p = realloc(b->data, ncap);
+        if (!p)
+                return SB_ERR_NOMEM;
+        b->data = p;
+        b->cap = ncap;
+        return SB_OK;
+}
+
+void sb_buf_release(sb_buf_t *b)
+{
+        free(b->data);
+        memset(b, 0, sizeof(*b));
+}
+
+static char *sb_strdup_attr(const json_t *json, const char *attr)
+{
+        const char *v = json_string_value(json_object_get(json, attr));
+
+        return v ? strdup(v) : NULL;
+}
+
+const json_t *sb_schema_field(const sb_schema_t *s, const char *name)
+{
+        const json_t *fields = json_object_get(s->json, "fields");
+        const json_t *f;
+        size_t i;
+
+        json_array_foreach(fields, i, f)
+        {
+                const char *n = json_string_value(json_object_get(f, "name"));
+
+                if (n && !strcmp(n, name))
+                        return f;
+        }
+        return NULL;
+}
+
+/* A dataset attribute must name a top-level field of string type. */
+static sb_err_t sb_schema_check_key_field(sb_schema_t *s, const char *attr,
+                                          const char *field, char *errstr,
+                                          size_t errstr_size)
+{
+        const json_t *f = sb_schema_field(s, field), *t;
+
+        if (!f)
+                return sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                 "schema '%s': \"%s\" names field '%s', which "
+                                 "the schema does not have",
+                                 s->origin, attr, field);
+        t = json_object_get(f, "type");
+        if (json_is_object(t))
+                t = json_object_get(t, "type");
+        if (!json_is_string(t) || strcmp(json_string_value(t), "string"))
+                return sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                 "schema '%s': \"%s\" field '%s' must be a "
+                                 "non-null string",
+                                 s->origin, attr, field);
+        return SB_OK;
+}
+
+sb_schema_t *sb_schema_new(json_t *json, const char *origin, char *errstr,
+                           size_t errstr_size)
+{
+        sb_schema_t *s;
+        const char *name, *ns;
+        char *text;
+
+        s = calloc(1, sizeof(*s));
+        if (!s) {
+                json_decref(json);
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                return NULL;
+        }
+        s->json = json;
+        s->origin = strdup(origin);
+
+        if (sb_schema_canonical(json, &s->canonical, errstr, errstr_size))
+                goto fail;
+        s->fingerprint = sb_crc64_avro(s->canonical, strlen(s->canonical));
+
+        text = json_dumps(json, JSON_COMPACT);
+        if (!text ||
+            avro_schema_from_json_length(text, strlen(text), &s->avro)) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA, "schema '%s': %s",
+                          origin, avro_strerror());
+                free(text);
+                goto fail;
+        }
+        free(text);
+
+        name = json_string_value(json_object_get(json, "name"));
+        ns = json_string_value(json_object_get(json, "namespace"));
+        if (!name || !json_is_array(json_object_get(json, "fields"))) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                          "schema '%s': the top-level type must be a named "
+                          "record",
+                          origin);
+                goto fail;
+        }
+        if (strchr(name, '.') || !ns || !*ns)
+                s->fullname = strdup(name);
+        else if (asprintf(&s->fullname, "%s.%s", ns, name) == -1)
+                s->fullname = NULL;
+
+        s->dataset = sb_strdup_attr(json, "sb.dataset");
+        s->subject_field = sb_strdup_attr(json, "sb.subject");
+        s->record_id_field = sb_strdup_attr(json, "sb.record_id");
+        if (s->dataset && (!s->subject_field || !s->record_id_field)) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                          "schema '%s': a dataset schema (\"sb.dataset\") "
+                          "must name its \"sb.subject\" and \"sb.record_id\" "
+                          "fields",
+                          origin);
+                goto fail;
+        }
+        if (s->subject_field &&
+            sb_schema_check_key_field(s, "sb.subject", s->subject_field, errstr,
+                                      errstr_size))
+                goto fail;
+        if (s->record_id_field &&
+            sb_schema_check_key_field(s, "sb.record_id", s->record_id_field,
+                                      errstr, errstr_size))
+                goto fail;
+
+        s->iface = avro_generic_class_from_schema(s->avro);
+        if (!s->iface) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA, "schema '%s': %s",
+                          origin, avro_strerror());
+                goto fail;
+        }
+        s->aj = sb_avrojson_new(json, s->avro, errstr, errstr_size);
+        if (!s->aj)
+                goto fail;
+        if (!s->origin || !s->fullname) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                goto fail;
+        }
+        return s;
+
+fail:
+        sb_schema_destroy(s);
+        return NULL;
+}
+
+sb_schema_t *sb_schema_load(const char *path, char *errstr, size_t errstr_size)
+{
+        json_error_t jerr;
+        json_t *json;
+
+        json = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
+        if (!json) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                          "schema '%s' line %d: %s", path, jerr.line,
+                          jerr.text);
+                return NULL;
+        }
+        return sb_schema_new(json, path, errstr, errstr_size);
+}
+
+void sb_schema_destroy(sb_schema_t *s)
+{
+        if (!s)
+                return;
+        sb_avrojson_destroy(s->aj);
+        if (s->iface)
+                avro_value_iface_decref(s->iface);
+        if (s->avro)
+                avro_schema_decref(s->avro);
+        json_decref(s->json);
+        free(s->canonical);
+        free(s->origin);
+        free(s->fullname);
+        free(s->dataset);
+        free(s->subject_field);
+        free(s->record_id_field);
+        free(s);
+}
+
+sb_err_t sb_schema_value_new(const sb_schema_t *s, avro_value_t *v,
+                             char *errstr, size_t errstr_size)
+{
+        if (avro_generic_value_new(s->iface, v))
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "schema '%s': cannot create a value: %s",
+                                 s->fullname, avro_strerror());
+        return SB_OK;
+}
+
+sb_err_t sb_schema_encode(const sb_schema_t *s, avro_value_t *v, sb_buf_t *out,
+                          char *errstr, size_t errstr_size)
+{
+        avro_writer_t w;
+        size_t size;
+        int i;
+
+        if (avro_value_sizeof(v, &size))
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "schema '%s': cannot size value: %s",
+                                 s->fullname, avro_strerror());
+        if (sb_buf_reserve(out, SB_SOE_HEADER_LEN + size))
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        out->data[0] = (char)0xC3;
+        out->data[1] = 0x01;
+        for (i = 0; i < 8; i++)
+                out->data[2 + i] = (char)((s->fingerprint >> (8 * i)) & 0xff);
+        w = avro_writer_memory(out->data + SB_SOE_HEADER_LEN, (int64_t)size);
+        if (!w)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        if (avro_value_write(w, v)) {
+                avro_writer_free(w);
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "schema '%s': cannot encode value: %s",
+                                 s->fullname, avro_strerror());
+        }
+        avro_writer_free(w);
+        out->len = SB_SOE_HEADER_LEN + size;
+        return SB_OK;
+}
+
+sb_err_t sb_soe_fingerprint(const void *buf, size_t len, uint64_t *fpp,
+                            char *errstr, size_t errstr_size)
+{
+        const unsigned char *p = buf;
+        uint64_t fp = 0;
+        int i;
+
+        if (!buf || len < SB_SOE_HEADER_LEN || p[0] != 0xC3 || p[1] != 0x01)
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "value is not in Avro single-object encoding "
+                                 "(no C3 01 marker)");
+        for (i = 7; i >= 0; i--)
+                fp = fp << 8 | p[2 + i];
+        *fpp = fp;
+        return SB_OK;
+}
+
+sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
+                          avro_value_t *v, char *errstr, size_t errstr_size)
+{
+        avro_reader_t r;
+        uint64_t fp;
+        sb_err_t err;
+        size_t size;
+
+        if ((err = sb_soe_fingerprint(buf, len, &fp, errstr, errstr_size)))
+                return err;
+        if (fp != s->fingerprint)
+                return sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                 "value was written with schema fingerprint "
+                                 "%016llx, expected %016llx ('%s')",
+                                 (unsigned long long)fp,
+                                 (unsigned long long)s->fingerprint,
+                                 s->fullname);
+        r = avro_reader_memory((const char *)buf + SB_SOE_HEADER_LEN,
+                               (int64_t)(len - SB_SOE_HEADER_LEN));
+        if (!r)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        avro_value_reset(v);
+        if (avro_value_read(r, v)) {
+                avro_reader_free(r);
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "cannot decode '%s' value: %s", s->fullname,
+                                 avro_strerror());
+        }
+        avro_reader_free(r);
+        /* Avro C's memory reader cannot tell how much it consumed: the
+         * re-encoded size must be the payload's, or bytes were left. */
+        if (avro_value_sizeof(v, &size) || size != len - SB_SOE_HEADER_LEN)
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "'%s' value has trailing bytes", s->fullname);
+        return SB_OK;
+}
+
+static int sb_catalog_cmp(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+sb_catalog_t *sb_catalog_load(const char *dir, char *errstr, size_t errstr_size)
+{
+        sb_catalog_t *cat = calloc(1, sizeof(*cat));
+        char **names = NULL;
+        size_t n = 0, i, j;
+        struct dirent *de;
+        DIR *d;
+
+        if (!cat) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                return NULL;
+        }
+        d = opendir(dir);
+        if (!d) {
+                sb_seterr(errstr, errstr_size, SB_ERR_IO,
+                          "schemas directory '%s': %s", dir, strerror(errno));
+                free(cat);
+                return NULL;
+        }
+        while ((de = readdir(d))) {
+                size_t l = strlen(de->d_name);
+                char **nn;
+
+                if (l < 6 || strcmp(de->d_name + l - 5, ".avsc"))
+                        continue;
+                nn = realloc(names, (n + 1) * sizeof(*names));
+                if (!nn)
+                        break;
+                names = nn;
+                if (asprintf(&names[n], "%s/%s", dir, de->d_name) == -1)
+                        break;
+                n++;
+        }
+        closedir(d);
+        /* Sorted, so that duplicate detection and messages are stable. */
+        qsort(names, n, sizeof(*names), sb_catalog_cmp);
+
+        cat->schemas = calloc(n ? n : 1, sizeof(*cat->schemas));
+        if (!cat->schemas) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                goto fail;
+        }
+        for (i = 0; i < n; i++) {
+                sb_schema_t *s = sb_schema_load(names[i], errstr, errstr_size);
+
+                if (!s)
+                        goto fail;
+                cat->schemas[cat->cnt++] = s;
+                for (j = 0; j + 1 < cat->cnt; j++) {
+                        const sb_schema_t *o = cat->schemas[j];
+
+                        if (o->fingerprint == s->fingerprint ||
+                            !strcmp(o->fullname, s->fullname) ||
+                            (s->dataset && o->dataset &&
+                             !strcmp(s->dataset, o->dataset))) {
+                                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                          "schema '%s': same name, dataset "
+                                          "or fingerprint as '%s'",
+                                          s->origin, o->origin);
+                                goto fail;
+                        }
+                }
+        }
+        if (cat->cnt == 0) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                          "schemas directory '%s': no .avsc file", dir);
+                goto fail;
+        }
+        for (i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        return cat;
+
+fail:
+        for (i = 0; i < n; i++)
+                free(names[i]);
+        free(names);
+        sb_catalog_destroy(cat);
+        return NULL;
+}
+
+void sb_catalog_destroy(sb_catalog_t *cat)
+{
+        size_t i;
+
+        if (!cat)
+                return;
+        for (i = 0; i < cat->cnt; i++)
+                sb_schema_destroy(cat->schemas[i]);
+        free(cat->schemas);
+        free(cat);
+}
+
+const sb_schema_t *sb_catalog_dataset(const sb_catalog_t *cat,
+                                      const char *dataset)
+{
+        size_t i;
+
+        for (i = 0; i < cat->cnt; i++)
+                if (cat->schemas[i]->dataset &&
+                    !strcmp(cat->schemas[i]->dataset, dataset))
+                        return cat->schemas[i];
+        return NULL;
+}
+
+const sb_schema_t *sb_catalog_by_name(const sb_catalog_t *cat,
+                                      const char *fullname)
+{
+        size_t i;
+
+        for (i = 0; i < cat->cnt; i++)
+                if (!strcmp(cat->schemas[i]->fullname, fullname))
+                        return cat->schemas[i];
+        return NULL;
+}
+
+const sb_schema_t *sb_catalog_by_fingerprint(const sb_catalog_t *cat,
+                                             uint64_t fp)
+{
+        size_t i;
+
+        for (i = 0; i < cat->cnt; i++)
+                if (cat->schemas[i]->fingerprint == fp)
+                        return cat->schemas[i];
+        return NULL;
+}

@@ -1,0 +1,533 @@
+#include "store.h"
+
+#include <inttypes.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "envelope.h"
+#include "grant.h"
+
+enum {
+        SB_STMT_UPSERT,
+        SB_STMT_DELETE_RECORD,
+        SB_STMT_DELETE_SUBJECT,
+        SB_STMT_RIGHTS,
+        SB_STMT_REJECT,
+        SB_STMT_GET_OFFSET,
+        SB_STMT_SET_OFFSET,
+        SB_STMT_COUNT_ALL,
+        SB_STMT_COUNT_SUBJECT,
+        SB_STMT__CNT
+};
+
+struct sb_store_s {
+        sqlite3 *db;
+        char *path;
+        const sb_schema_t *schema;
+        sqlite3_stmt *stmt[SB_STMT__CNT];
+        json_t *field_types; /* type JSON of each output field, by index */
+        size_t field_cnt;
+};
+
+static sb_err_t sb_store_sqlerr(sb_store_t *st, const char *what, char *errstr,
+                                size_t errstr_size)
+{
+        return sb_seterr(errstr, errstr_size, SB_ERR_STORE,
+                         "store '%s': %s: %s", st->path, what,
+                         sqlite3_errmsg(st->db));
+}
+
+static sb_err_t sb_store_exec(sb_store_t *st, const char *sql, char *errstr,
+                              size_t errstr_size)
+{
+        char *msg = NULL;
+
+        if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+                sb_seterr(errstr, errstr_size, SB_ERR_STORE, "store '%s': %s",
+                          st->path, msg ? msg : sqlite3_errmsg(st->db));
+                sqlite3_free(msg);
+                return SB_ERR_STORE;
+        }
+        return SB_OK;
+}
+
+/* The SQL column type of an Avro field type (unions of null + T: T). */
+static const char *sb_store_coltype(const json_t *t)
+{
+        const char *name;
+
+        if (json_is_array(t)) {
+                const json_t *b;
+                size_t i;
+
+                json_array_foreach(t, i, b)
+                {
+                        if (!json_is_string(b) ||
+                            strcmp(json_string_value(b), "null"))
+                                return json_array_size(t) == 2
+                                           ? sb_store_coltype(b)
+                                           : "TEXT";
+                }
+                return "TEXT";
+        }
+        if (json_is_object(t)) {
+                if (json_object_get(t, "logicalType"))
+                        return "TEXT"; /* dates, decimals, uuids as text */
+                return sb_store_coltype(json_object_get(t, "type"));
+        }
+        name = json_string_value(t);
+        if (!name)
+                return "TEXT";
+        if (!strcmp(name, "int") || !strcmp(name, "long") ||
+            !strcmp(name, "boolean"))
+                return "INTEGER";
+        if (!strcmp(name, "float") || !strcmp(name, "double"))
+                return "REAL";
+        return "TEXT";
+}
+
+static void sb_sql_ident(char *out, size_t size, const char *name)
+{
+        /* Avro names are [A-Za-z_][A-Za-z0-9_]*: quoting is enough. */
+        snprintf(out, size, "\"%s\"", name);
+}
+
+static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
+                                size_t errstr_size)
+{
+        const json_t *fields = json_object_get(st->schema->json, "fields");
+        char *create = NULL, *upsert = NULL, *cols = NULL, *qs = NULL;
+        char ident[160], fp[17];
+        sqlite3_stmt *q = NULL;
+        const json_t *f;
+        sb_err_t err = SB_OK;
+        size_t i;
+
+        snprintf(fp, sizeof(fp), "%016" PRIx64, st->schema->fingerprint);
+        if ((err = sb_store_exec(
+                 st,
+                 "CREATE TABLE IF NOT EXISTS sb_meta (key TEXT PRIMARY KEY, "
+                 "value TEXT NOT NULL);"
+                 "CREATE TABLE IF NOT EXISTS sb_offsets (topic TEXT NOT NULL, "
+                 "partition INTEGER NOT NULL, next_offset INTEGER NOT NULL, "
+                 "PRIMARY KEY (topic, partition));"
+                 "CREATE TABLE IF NOT EXISTS sb_rights (event_id TEXT PRIMARY "
+                 "KEY, type TEXT NOT NULL, pseudonym TEXT NOT NULL, "
+                 "rows_affected INTEGER NOT NULL, applied_at TEXT NOT NULL);"
+                 "CREATE TABLE IF NOT EXISTS sb_rejected (topic TEXT NOT "
+                 "NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, "
+                 "reason TEXT NOT NULL, at TEXT NOT NULL);",
+                 errstr, errstr_size)))
+                return err;
+
+        if (sqlite3_prepare_v2(st->db,
+                               "SELECT value FROM sb_meta WHERE key = "
+                               "'schema_fingerprint'",
+                               -1, &q, NULL) != SQLITE_OK)
+                return sb_store_sqlerr(st, "reading sb_meta", errstr,
+                                       errstr_size);
+        if (sqlite3_step(q) == SQLITE_ROW &&
+            strcmp((const char *)sqlite3_column_text(q, 0), fp)) {
+                err = sb_seterr(errstr, errstr_size, SB_ERR_STORE,
+                                "store '%s': created for output schema %s, "
+                                "but the grant now yields %s; use a new "
+                                "database file",
+                                st->path, sqlite3_column_text(q, 0), fp);
+                sqlite3_finalize(q);
+                return err;
+        }
+        sqlite3_finalize(q);
+
+        st->field_types = json_array();
+        /* records: pseudonym, record_id, then the granted fields */
+        if (asprintf(&create,
+                     "CREATE TABLE IF NOT EXISTS records (\"%s\" TEXT NOT "
+                     "NULL, record_id TEXT NOT NULL",
+                     SB_PSEUDONYM_FIELD) == -1 ||
+            asprintf(&cols, "\"%s\", record_id", SB_PSEUDONYM_FIELD) == -1 ||
+            asprintf(&qs, "?1, ?2") == -1)
+                goto nomem;
+        json_array_foreach(fields, i, f)
+        {
+                const char *name =
+                    json_string_value(json_object_get(f, "name"));
+                const json_t *t = json_object_get(f, "type");
+                int nullable = json_is_array(t);
+                char *p;
+
+                json_array_append(st->field_types, (json_t *)t);
+                if (i == 0)
+                        continue; /* the pseudonym */
+                sb_sql_ident(ident, sizeof(ident), name);
+                if (asprintf(&p, "%s, %s %s%s", create, ident,
+                             sb_store_coltype(t),
+                             nullable ? "" : " NOT NULL") == -1)
+                        goto nomem;
+                free(create);
+                create = p;
+                if (asprintf(&p, "%s, %s", cols, ident) == -1)
+                        goto nomem;
+                free(cols);
+                cols = p;
+                if (asprintf(&p, "%s, ?%zu", qs, i + 2) == -1)
+                        goto nomem;
+                free(qs);
+                qs = p;
+        }
+        st->field_cnt = json_array_size(fields);
+        {
+                char *p;
+
+                if (asprintf(&p,
+                             "%s, restricted INTEGER NOT NULL DEFAULT 0, "
+                             "received_at TEXT NOT NULL, PRIMARY KEY (\"%s\", "
+                             "record_id));"
+                             "CREATE INDEX IF NOT EXISTS records_subject ON "
+                             "records (\"%s\");",
+                             create, SB_PSEUDONYM_FIELD,
+                             SB_PSEUDONYM_FIELD) == -1)
+                        goto nomem;
+                free(create);
+                create = p;
+                if (asprintf(&upsert,
+                             "INSERT OR REPLACE INTO records (%s, "
+                             "received_at) VALUES (%s, ?%zu)",
+                             cols, qs, st->field_cnt + 2) == -1)
+                        goto nomem;
+        }
+        if ((err = sb_store_exec(st, create, errstr, errstr_size)))
+                goto done;
+        if (sqlite3_prepare_v2(st->db,
+                               "INSERT OR IGNORE INTO sb_meta VALUES (?1, ?2)",
+                               -1, &q, NULL) != SQLITE_OK) {
+                err = sb_store_sqlerr(st, "sb_meta", errstr, errstr_size);
+                goto done;
+        }
+        {
+                char *json = json_dumps(st->schema->json, JSON_COMPACT);
+
+                sqlite3_bind_text(q, 1, "schema_fingerprint", -1,
+                                  SQLITE_STATIC);
+                sqlite3_bind_text(q, 2, fp, -1, SQLITE_TRANSIENT);
+                if (sqlite3_step(q) != SQLITE_DONE)
+                        err =
+                            sb_store_sqlerr(st, "sb_meta", errstr, errstr_size);
+                sqlite3_reset(q);
+                sqlite3_bind_text(q, 1, "schema", -1, SQLITE_STATIC);
+                sqlite3_bind_text(q, 2, json ? json : "", -1, SQLITE_TRANSIENT);
+                if (!err && sqlite3_step(q) != SQLITE_DONE)
+                        err =
+                            sb_store_sqlerr(st, "sb_meta", errstr, errstr_size);
+                free(json);
+                sqlite3_finalize(q);
+                if (err)
+                        goto done;
+        }
+
+        {
+                static const char *sql[SB_STMT__CNT] = {
+                    [SB_STMT_DELETE_RECORD] =
+                        "DELETE FROM records WHERE \"" SB_PSEUDONYM_FIELD
+                        "\" = ?1 AND record_id = ?2",
+                    [SB_STMT_DELETE_SUBJECT] =
+                        "DELETE FROM records WHERE \"" SB_PSEUDONYM_FIELD
+                        "\" = ?1",
+                    [SB_STMT_RIGHTS] =
+                        "INSERT OR REPLACE INTO sb_rights VALUES (?1, ?2, "
+                        "?3, ?4, ?5)",
+                    [SB_STMT_REJECT] =
+                        "INSERT INTO sb_rejected VALUES (?1, ?2, ?3, ?4, ?5)",
+                    [SB_STMT_GET_OFFSET] =
+                        "SELECT next_offset FROM sb_offsets WHERE topic = ?1 "
+                        "AND partition = ?2",
+                    [SB_STMT_SET_OFFSET] =
+                        "INSERT OR REPLACE INTO sb_offsets VALUES (?1, ?2, "
+                        "?3)",
+                    [SB_STMT_COUNT_ALL] = "SELECT COUNT(*) FROM records",
+                    [SB_STMT_COUNT_SUBJECT] =
+                        "SELECT COUNT(*) FROM records WHERE "
+                        "\"" SB_PSEUDONYM_FIELD "\" = ?1",
+                };
+
+                for (i = 0; i < SB_STMT__CNT; i++) {
+                        const char *s = i == SB_STMT_UPSERT ? upsert : sql[i];
+
+                        if (sqlite3_prepare_v3(
+                                st->db, s, -1, SQLITE_PREPARE_PERSISTENT,
+                                &st->stmt[i], NULL) != SQLITE_OK) {
+                                err = sb_store_sqlerr(st,
+                                                      "preparing "
+                                                      "statements",
+                                                      errstr, errstr_size);
+                                goto done;
+                        }
+                }
+        }
+        goto done;
+
+nomem:
+        err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+done:
+        free(create);
+        free(upsert);
+        free(cols);
+        free(qs);
+        return err;
+}
+
+sb_store_t *sb_store_open(const char *path, const sb_schema_t *schema,
+                          char *errstr, size_t errstr_size)
+{
+        sb_store_t *st = calloc(1, sizeof(*st));
+
+        if (!st) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                return NULL;
+        }
+        st->path = strdup(path);
+        st->schema = schema;
+        if (sqlite3_open_v2(path, &st->db,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                SQLITE_OPEN_NOMUTEX,
+                            NULL) != SQLITE_OK) {
+                sb_seterr(errstr, errstr_size, SB_ERR_STORE,
+                          "store '%s': cannot open: %s", path,
+                          st->db ? sqlite3_errmsg(st->db) : "out of memory");
+                goto fail;
+        }
+        sqlite3_busy_timeout(st->db, 5000);
+        /* WAL + full sync: a committed batch survives a crash. */
+        if (sb_store_exec(st,
+                          "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;",
+                          errstr, errstr_size) ||
+            sb_store_schema(st, errstr, errstr_size))
+                goto fail;
+        return st;
+fail:
+        sb_store_close(st);
+        return NULL;
+}
+
+void sb_store_close(sb_store_t *st)
+{
+        int i;
+
+        if (!st)
+                return;
+        for (i = 0; i < SB_STMT__CNT; i++)
+                sqlite3_finalize(st->stmt[i]);
+        if (st->db)
+                sqlite3_close(st->db);
+        json_decref(st->field_types);
+        free(st->path);
+        free(st);
+}
+
+sb_err_t sb_store_begin(sb_store_t *st, char *errstr, size_t errstr_size)
+{
+        return sb_store_exec(st, "BEGIN IMMEDIATE", errstr, errstr_size);
+}
+
+sb_err_t sb_store_commit(sb_store_t *st, char *errstr, size_t errstr_size)
+{
+        return sb_store_exec(st, "COMMIT", errstr, errstr_size);
+}
+
+void sb_store_rollback(sb_store_t *st)
+{
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static sb_err_t sb_store_step(sb_store_t *st, sqlite3_stmt *q, const char *what,
+                              char *errstr, size_t errstr_size)
+{
+        int rc = sqlite3_step(q);
+        sb_err_t err = SB_OK;
+
+        if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+                err = sb_store_sqlerr(st, what, errstr, errstr_size);
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        return err;
+}
+
+static int sb_store_bind_json(sqlite3_stmt *q, int idx, const json_t *v)
+{
+        char *text;
+        int rc;
+
+        switch (json_typeof(v)) {
+        case JSON_NULL:
+                return sqlite3_bind_null(q, idx);
+        case JSON_TRUE:
+                return sqlite3_bind_int(q, idx, 1);
+        case JSON_FALSE:
+                return sqlite3_bind_int(q, idx, 0);
+        case JSON_INTEGER:
+                return sqlite3_bind_int64(q, idx, json_integer_value(v));
+        case JSON_REAL:
+                return sqlite3_bind_double(q, idx, json_real_value(v));
+        case JSON_STRING:
+                return sqlite3_bind_text(q, idx, json_string_value(v),
+                                         (int)json_string_length(v),
+                                         SQLITE_TRANSIENT);
+        default:
+                text = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY);
+                if (!text)
+                        return SQLITE_NOMEM;
+                rc = sqlite3_bind_text(q, idx, text, -1, SQLITE_TRANSIENT);
+                free(text);
+                return rc;
+        }
+}
+
+sb_err_t sb_store_upsert(sb_store_t *st, const char *record_id, avro_value_t *v,
+                         char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_UPSERT];
+        char now[32];
+        size_t i;
+
+        for (i = 0; i < st->field_cnt; i++) {
+                avro_value_t f;
+                json_t *j = NULL;
+                int rc;
+
+                if (avro_value_get_by_index(v, i, &f, NULL) ||
+                    sb_avrojson_field_to_json(
+                        st->schema->aj, json_array_get(st->field_types, i), &f,
+                        &j, errstr, errstr_size)) {
+                        sqlite3_reset(q);
+                        sqlite3_clear_bindings(q);
+                        return SB_ERR_VALIDATION;
+                }
+                /* ?1 pseudonym, ?2 record id, ?3.. fields 1.. */
+                rc = sb_store_bind_json(q, i == 0 ? 1 : (int)i + 2, j);
+                json_decref(j);
+                if (rc != SQLITE_OK) {
+                        sqlite3_reset(q);
+                        sqlite3_clear_bindings(q);
+                        return sb_store_sqlerr(st, "binding", errstr,
+                                               errstr_size);
+                }
+        }
+        sqlite3_bind_text(q, 2, record_id, -1, SQLITE_TRANSIENT);
+        sb_time_format(sb_now_ms(), now);
+        sqlite3_bind_text(q, (int)st->field_cnt + 2, now, -1, SQLITE_TRANSIENT);
+        return sb_store_step(st, q, "inserting a record", errstr, errstr_size);
+}
+
+sb_err_t sb_store_delete_record(sb_store_t *st, const char *pseudonym,
+                                const char *record_id, char *errstr,
+                                size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_DELETE_RECORD];
+
+        sqlite3_bind_text(q, 1, pseudonym, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, record_id, -1, SQLITE_TRANSIENT);
+        return sb_store_step(st, q, "deleting a record", errstr, errstr_size);
+}
+
+sb_err_t sb_store_erase_subject(sb_store_t *st, const char *event_id,
+                                const char *pseudonym, int64_t *rowsp,
+                                char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_DELETE_SUBJECT];
+        char now[32];
+        sb_err_t err;
+        int64_t rows;
+
+        sqlite3_bind_text(q, 1, pseudonym, -1, SQLITE_TRANSIENT);
+        if ((err = sb_store_step(st, q, "erasing a subject", errstr,
+                                 errstr_size)))
+                return err;
+        rows = sqlite3_changes64(st->db);
+        q = st->stmt[SB_STMT_RIGHTS];
+        sb_time_format(sb_now_ms(), now);
+        sqlite3_bind_text(q, 1, event_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, "erasure", -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 3, pseudonym, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(q, 4, rows);
+        sqlite3_bind_text(q, 5, now, -1, SQLITE_TRANSIENT);
+        if (rowsp)
+                *rowsp = rows;
+        return sb_store_step(st, q, "recording a rights event", errstr,
+                             errstr_size);
+}
+
+sb_err_t sb_store_reject(sb_store_t *st, const char *topic, int32_t partition,
+                         int64_t offset, const char *reason, char *errstr,
+                         size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_REJECT];
+        char now[32];
+
+        sb_time_format(sb_now_ms(), now);
+        sqlite3_bind_text(q, 1, topic, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(q, 2, partition);
+        sqlite3_bind_int64(q, 3, offset);
+        sqlite3_bind_text(q, 4, reason, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 5, now, -1, SQLITE_TRANSIENT);
+        return sb_store_step(st, q, "recording a rejected message", errstr,
+                             errstr_size);
+}
+
+int64_t sb_store_offset(sb_store_t *st, const char *topic, int32_t partition)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_GET_OFFSET];
+        int64_t off = -1;
+
+        sqlite3_bind_text(q, 1, topic, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(q, 2, partition);
+        if (sqlite3_step(q) == SQLITE_ROW)
+                off = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        return off;
+}
+
+sb_err_t sb_store_set_offset(sb_store_t *st, const char *topic,
+                             int32_t partition, int64_t next_offset,
+                             char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_SET_OFFSET];
+
+        sqlite3_bind_text(q, 1, topic, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(q, 2, partition);
+        sqlite3_bind_int64(q, 3, next_offset);
+        return sb_store_step(st, q, "storing an offset", errstr, errstr_size);
+}
+
+int64_t sb_store_count(sb_store_t *st, const char *pseudonym)
+{
+        sqlite3_stmt *q =
+            st->stmt[pseudonym ? SB_STMT_COUNT_SUBJECT : SB_STMT_COUNT_ALL];
+        int64_t n = -1;
+
+        if (pseudonym)
+                sqlite3_bind_text(q, 1, pseudonym, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) == SQLITE_ROW)
+                n = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        return n;
+}
+
+json_t *sb_store_columns(sb_store_t *st)
+{
+        json_t *cols = json_array();
+        sqlite3_stmt *q;
+
+        if (sqlite3_prepare_v2(st->db,
+                               "SELECT name FROM pragma_table_info("
+                               "'records') ORDER BY cid",
+                               -1, &q, NULL) != SQLITE_OK)
+                return cols;
+        while (sqlite3_step(q) == SQLITE_ROW)
+                json_array_append_new(
+                    cols, json_string((const char *)sqlite3_column_text(q, 0)));
+        sqlite3_finalize(q);
+        return cols;
+}

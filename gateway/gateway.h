@@ -1,0 +1,75 @@
+/*
+ * sharebus - the access-control gateway (DESIGN.md §2, §5-§7).
+ *
+ * Consumes sb.in.<dataset> in a consumer group (read_committed) and, in
+ * Kafka transactions that also carry the input offsets, re-publishes each
+ * record to sb.out.<reuser>.<dataset> for every active grant: projected
+ * onto the granted fields, the subject id replaced by the reuser's
+ * pseudonym (R1.0-02, R3.5-08). An erasure goes only to the reusers that
+ * received the subject. What cannot be verified or decoded goes to
+ * _sb.quarantine with the reason: nothing is silently dropped.
+ *
+ * This version keeps the record of deliveries in memory; it is lost on
+ * restart (the durable changelog is a later step).
+ */
+#ifndef SB_GATEWAY_H
+#define SB_GATEWAY_H
+
+#include <signal.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "kafka.h"
+
+typedef struct sb_gateway_cfg_s {
+        sb_kafka_cfg_t kafka;
+        char *client_id;
+        json_t *datasets;
+        char *schemas_dir;
+        char *grants_dir;
+        char *pseudonym_key_file;
+        char *group_id;
+        char *transactional_id;
+        long long commit_interval_ms;
+        long long commit_records;
+} sb_gateway_cfg_t;
+
+extern const sb_config_field_t sb_gateway_cfg_table[];
+
+#define SB_QUARANTINE_TOPIC "_sb.quarantine"
+
+typedef struct sb_gateway_stats_s {
+        size_t records_in;   /* records consumed */
+        size_t rights_in;    /* rights events consumed */
+        size_t delivered;    /* records produced to reuser streams */
+        size_t notices;      /* rights notices produced to reusers */
+        size_t not_shared;   /* record x grant pairs refused (inactive) */
+        size_t quarantined;  /* messages sent to the quarantine topic */
+        size_t transactions; /* committed */
+        size_t aborts;       /* aborted and rewound */
+} sb_gateway_stats_t;
+
+typedef struct sb_gateway_s sb_gateway_t;
+
+/*
+ * Loads schemas and grants, connects, initialises transactions and joins
+ * the group. `key` overrides pseudonym_key_file when not NULL (the demo and
+ * tests); the gateway copies it. Borrows `cfg` for its lifetime.
+ */
+sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
+                             char *errstr, size_t errstr_size);
+
+/*
+ * Runs until *stop becomes non-zero, or, when idle_exit_ms > 0, until
+ * partitions are assigned and no message arrived for idle_exit_ms. Commits
+ * the open transaction before returning.
+ */
+sb_err_t sb_gateway_run(sb_gateway_t *gw, volatile sig_atomic_t *stop,
+                        int idle_exit_ms, char *errstr, size_t errstr_size);
+
+const sb_gateway_stats_t *sb_gateway_stats(const sb_gateway_t *gw);
+
+/* Leaves the group and closes the clients. */
+void sb_gateway_destroy(sb_gateway_t *gw);
+
+#endif

@@ -1,0 +1,171 @@
+#include "testutil.h"
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "envelope.h"
+
+static void sb_testenv_cfg(const sb_config_field_t *table, void *target,
+                           json_t *obj)
+{
+        char errstr[512];
+
+        if (sb_config_apply(obj, "test config", table, target, errstr,
+                            sizeof(errstr)))
+                SB_TEST_FAIL("config: %s", errstr);
+        json_decref(obj);
+}
+
+void sb_testenv_init(sb_testenv_t *te)
+{
+        char errstr[512];
+
+        memset(te, 0, sizeof(*te));
+        snprintf(te->dir, sizeof(te->dir), "/tmp/sbtest-XXXXXX");
+        SB_CHECK(mkdtemp(te->dir), "mkdtemp failed");
+        snprintf(te->grants_dir, sizeof(te->grants_dir), "%s/grants", te->dir);
+        SB_CHECK(mkdir(te->grants_dir, 0700) == 0, "mkdir grants");
+        SB_OK_OR_FAIL(sb_crypto_init(errstr, sizeof(errstr)), errstr);
+        te->cat = sb_catalog_load(SB_SCHEMAS_DIR, errstr, sizeof(errstr));
+        SB_CHECK(te->cat, "catalog: %s", errstr);
+        te->key = sb_key_random();
+        te->mock = sb_mockenv_new(3, errstr, sizeof(errstr));
+        SB_CHECK(te->mock, "mock cluster: %s", errstr);
+        SB_OK_OR_FAIL(sb_mockenv_topic(te->mock, "sb.in.beneficiaries", 3,
+                                       errstr, sizeof(errstr)),
+                      errstr);
+        SB_OK_OR_FAIL(sb_mockenv_topic(te->mock, SB_QUARANTINE_TOPIC, 1, errstr,
+                                       sizeof(errstr)),
+                      errstr);
+        sb_testenv_cfg(sb_holder_cfg_table, &te->holder_cfg,
+                       json_pack("{s:o, s:s}", "kafka",
+                                 sb_mockenv_kafka_json(te->mock), "schemas_dir",
+                                 SB_SCHEMAS_DIR));
+        sb_testenv_cfg(sb_gateway_cfg_table, &te->gw_cfg,
+                       json_pack("{s:o, s:[s], s:s, s:s, s:s, s:i}", "kafka",
+                                 sb_mockenv_kafka_json(te->mock), "datasets",
+                                 "beneficiaries", "schemas_dir", SB_SCHEMAS_DIR,
+                                 "grants_dir", te->grants_dir,
+                                 "pseudonym_key_file", "(in memory)",
+                                 "commit_records", 200));
+}
+
+const char *sb_testenv_file(sb_testenv_t *te, const char *name,
+                            const char *text)
+{
+        static char path[600];
+        FILE *fp;
+
+        snprintf(path, sizeof(path), "%s/%s", te->dir, name);
+        fp = fopen(path, "w");
+        SB_CHECK(fp, "cannot write %s", path);
+        fputs(text, fp);
+        fclose(fp);
+        return path;
+}
+
+void sb_testenv_grant(sb_testenv_t *te, const char *file, const char *json)
+{
+        char path[600], errstr[512];
+        sb_grant_t *g;
+        FILE *fp;
+
+        snprintf(path, sizeof(path), "%s/%s", te->grants_dir, file);
+        fp = fopen(path, "w");
+        SB_CHECK(fp, "cannot write %s", path);
+        fputs(json, fp);
+        fclose(fp);
+        g = sb_grant_load(path, te->cat, errstr, sizeof(errstr));
+        SB_CHECK(g, "grant: %s", errstr);
+        SB_OK_OR_FAIL(
+            sb_mockenv_topic(te->mock, g->topic, 3, errstr, sizeof(errstr)),
+            errstr);
+        sb_grant_destroy(g);
+}
+
+void sb_testenv_reuser_cfg(sb_testenv_t *te, const char *grant_file,
+                           sb_reuser_cfg_t *cfg)
+{
+        char path[600], db[600], errstr[512];
+        sb_grant_t *g;
+
+        snprintf(path, sizeof(path), "%s/%s", te->grants_dir, grant_file);
+        g = sb_grant_load(path, te->cat, errstr, sizeof(errstr));
+        SB_CHECK(g, "grant: %s", errstr);
+        snprintf(db, sizeof(db), "%s/%s.db", te->dir, g->reuser);
+        memset(cfg, 0, sizeof(*cfg));
+        sb_testenv_cfg(sb_reuser_cfg_table, cfg,
+                       json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "kafka",
+                                 sb_mockenv_kafka_json(te->mock), "reuser",
+                                 g->reuser, "dataset", g->dataset, "grant_file",
+                                 path, "schemas_dir", SB_SCHEMAS_DIR,
+                                 "database", db));
+        sb_grant_destroy(g);
+}
+
+long sb_testenv_count_messages(sb_testenv_t *te, const char *topic)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+        rd_kafka_topic_partition_list_t *parts;
+        const rd_kafka_metadata_t *md;
+        rd_kafka_topic_t *rkt;
+        rd_kafka_t *rk;
+        char errstr[512];
+        long n = 0;
+        int i, eofs = 0, idle = 0;
+
+        rd_kafka_conf_set(conf, "bootstrap.servers", te->mock->bootstraps, NULL,
+                          0);
+        rd_kafka_conf_set(conf, "group.id", "sb-test-counter", NULL, 0);
+        rd_kafka_conf_set(conf, "isolation.level", "read_committed", NULL, 0);
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+        SB_CHECK(rk, "consumer: %s", errstr);
+        rkt = rd_kafka_topic_new(rk, topic, NULL);
+        SB_CHECK(rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
+                     md->topic_cnt == 1,
+                 "metadata of %s", topic);
+        parts = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+        for (i = 0; i < md->topics[0].partition_cnt; i++)
+                rd_kafka_topic_partition_list_add(parts, topic, i)->offset =
+                    RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        rd_kafka_assign(rk, parts);
+        while (eofs < parts->cnt && idle < 100) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+
+                if (!m) {
+                        idle++;
+                        continue;
+                }
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                        eofs++;
+                else if (!m->err)
+                        n++;
+                rd_kafka_message_destroy(m);
+        }
+        SB_CHECK(eofs == parts->cnt,
+                 "%s: did not reach the end of every "
+                 "partition",
+                 topic);
+        rd_kafka_topic_partition_list_destroy(parts);
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        return n;
+}
+
+void sb_testenv_release(sb_testenv_t *te)
+{
+        char cmd[300];
+
+        sb_config_release(sb_holder_cfg_table, &te->holder_cfg);
+        sb_config_release(sb_gateway_cfg_table, &te->gw_cfg);
+        sb_catalog_destroy(te->cat);
+        sb_key_destroy(te->key);
+        sb_mockenv_destroy(te->mock);
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", te->dir);
+        if (system(cmd) != 0)
+                fprintf(stderr, "could not remove %s\n", te->dir);
+}
