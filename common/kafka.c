@@ -63,19 +63,16 @@ static int sb_kafka_is_security_key(const char *k)
                           "verification");
 }
 
-rd_kafka_conf_t *sb_kafka_conf_new(const sb_kafka_cfg_t *kc,
-                                   const char *client_id, char *errstr,
-                                   size_t errstr_size)
+static rd_kafka_conf_t *sb_kafka_conf_fill(rd_kafka_conf_t *conf,
+                                           const sb_kafka_cfg_t *kc,
+                                           const char *client_id, char *errstr,
+                                           size_t errstr_size)
 {
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
         const char *proto =
             kc->security_protocol ? kc->security_protocol : "ssl";
         const char *k;
         json_t *v;
 
-        /* First: a default topic conf replaces topic properties set before
-         * it (such as acks). */
-        sb_kafka_conf_set_subject_partitioner(conf);
         if (sb_kafka_conf_set(conf, "bootstrap.servers", kc->bootstrap_servers,
                               errstr, errstr_size) ||
             sb_kafka_conf_set(conf, "client.id", client_id, errstr,
@@ -182,6 +179,26 @@ rd_kafka_conf_t *sb_kafka_conf_new(const sb_kafka_cfg_t *kc,
 fail:
         rd_kafka_conf_destroy(conf);
         return NULL;
+}
+
+rd_kafka_conf_t *sb_kafka_conf_new(const sb_kafka_cfg_t *kc,
+                                   const char *client_id, char *errstr,
+                                   size_t errstr_size)
+{
+        return sb_kafka_conf_fill(rd_kafka_conf_new(), kc, client_id, errstr,
+                                  errstr_size);
+}
+
+rd_kafka_conf_t *sb_kafka_producer_conf_new(const sb_kafka_cfg_t *kc,
+                                            const char *client_id, char *errstr,
+                                            size_t errstr_size)
+{
+        rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+        /* First: a default topic conf replaces the topic properties set
+         * before it (acks, message.timeout.ms...). */
+        sb_kafka_conf_set_subject_partitioner(conf);
+        return sb_kafka_conf_fill(conf, kc, client_id, errstr, errstr_size);
 }
 
 /* Kafka's murmur2 (as the Java client's default partitioner). */

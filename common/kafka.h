@@ -36,13 +36,16 @@ extern const char *sb_kafka_tls12_suites;
 
 /*
  * Builds a librdkafka configuration from `kc` plus client.id, applying the
- * security policy and the subject partitioner below. Returns NULL and fills
- * errstr on error. The caller owns the result (rd_kafka_new() takes it on
- * success).
+ * security policy. Returns NULL and fills errstr on error. The caller owns
+ * the result (rd_kafka_new() takes it on success).
  */
 rd_kafka_conf_t *sb_kafka_conf_new(const sb_kafka_cfg_t *kc,
                                    const char *client_id, char *errstr,
                                    size_t errstr_size);
+/* Same for producers, with the subject partitioner below installed. */
+rd_kafka_conf_t *sb_kafka_producer_conf_new(const sb_kafka_cfg_t *kc,
+                                            const char *client_id, char *errstr,
+                                            size_t errstr_size);
 
 /* rd_kafka_conf_set() that turns failures into sb errors naming the key. */
 sb_err_t sb_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,

@@ -243,8 +243,8 @@ sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
                 goto fail;
 
         /* Producer: transactional, idempotent. */
-        conf =
-            sb_kafka_conf_new(&cfg->kafka, cfg->client_id, errstr, errstr_size);
+        conf = sb_kafka_producer_conf_new(&cfg->kafka, cfg->client_id, errstr,
+                                          errstr_size);
         if (!conf)
                 goto fail;
         snprintf(txid, sizeof(txid), "%s",

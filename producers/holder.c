@@ -112,8 +112,8 @@ sb_holder_t *sb_holder_new(const sb_holder_cfg_t *cfg, const char *dataset,
                 goto fail;
         h->value_ok = 1;
 
-        conf =
-            sb_kafka_conf_new(&cfg->kafka, cfg->client_id, errstr, errstr_size);
+        conf = sb_kafka_producer_conf_new(&cfg->kafka, cfg->client_id, errstr,
+                                          errstr_size);
         if (!conf)
                 goto fail;
         snprintf(txid, sizeof(txid), "%s",
