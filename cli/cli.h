@@ -26,6 +26,7 @@ int sb_cmd_gateway(int argc, char **argv);
 int sb_cmd_reuser(int argc, char **argv);
 int sb_cmd_demo(int argc, char **argv);
 int sb_cmd_config(int argc, char **argv);
+int sb_cmd_sample(int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM; long-running commands poll it. */
 extern volatile sig_atomic_t sb_cli_stop;

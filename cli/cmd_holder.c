@@ -8,6 +8,15 @@
 #include "holder.h"
 #include "log.h"
 
+/* Library messages already start with "holder: "; say it once. */
+static void sb_holder_error(const char *errstr)
+{
+        if (!strncmp(errstr, "holder: ", 8))
+                fprintf(stderr, "sharebus %s\n", errstr);
+        else
+                fprintf(stderr, "sharebus holder: %s\n", errstr);
+}
+
 static int sb_holder_usage(const char *why)
 {
         FILE *fp = why ? stderr : stdout;
@@ -125,12 +134,12 @@ int sb_cmd_holder(int argc, char **argv)
         memset(&cfg, 0, sizeof(cfg));
         if (sb_config_load(config, sb_holder_cfg_table, &cfg, errstr,
                            sizeof(errstr))) {
-                fprintf(stderr, "sharebus holder: %s\n", errstr);
+                sb_holder_error(errstr);
                 goto done;
         }
         h = sb_holder_new(&cfg, dataset, errstr, sizeof(errstr));
         if (!h) {
-                fprintf(stderr, "sharebus holder: %s\n", errstr);
+                sb_holder_error(errstr);
                 goto done;
         }
 
@@ -163,7 +172,7 @@ int sb_cmd_holder(int argc, char **argv)
                                 rejects_path);
                 }
                 if (err) {
-                        fprintf(stderr, "sharebus holder: %s\n", errstr);
+                        sb_holder_error(errstr);
                         rc = err == SB_ERR_VALIDATION ? SB_EXIT_INVALID
                                                       : SB_EXIT_ERROR;
                         goto done;
@@ -180,7 +189,7 @@ int sb_cmd_holder(int argc, char **argv)
 
                 if (sb_holder_rights(h, sb_event_type_parse(type), subject,
                                      NULL, event_id, errstr, sizeof(errstr))) {
-                        fprintf(stderr, "sharebus holder: %s\n", errstr);
+                        sb_holder_error(errstr);
                         goto done;
                 }
                 printf("published %s event %s to sb.in.%s\n", type, event_id,

@@ -54,6 +54,8 @@ static const sb_cmd_t sb_commands[] = {
      "access-control gateway: one minimised stream per reuser"},
     {"reuser", sb_cmd_reuser, "reuser agent: store the stream, apply erasures"},
     {"demo", sb_cmd_demo, "run the whole flow on an in-process mock cluster"},
+    {"sample", sb_cmd_sample,
+     "write synthetic records of the sample dataset (NDJSON)"},
     {"config", sb_cmd_config,
      "print the reference of every configuration file"},
     {NULL, NULL, NULL},

@@ -73,8 +73,9 @@ static sb_err_t sb_secret_read(const char *path, size_t max,
         if (len > max) {
                 sodium_free(buf);
                 return sb_seterr(errstr, errstr_size, SB_ERR_CRYPTO,
-                                 "key file '%s': longer than %zu bytes", path,
-                                 max);
+                                 "key file '%s': too long (at most %zu bytes "
+                                 "expected)",
+                                 path, max);
         }
         while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
                 len--;

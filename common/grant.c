@@ -457,19 +457,29 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
                                   origin);
         }
 
-        if ((v = json_object_get(json, "valid_from")) &&
-            (!json_is_string(v) ||
-             sb_time_parse(json_string_value(v), &g->valid_from_ms)))
-                GRANT_ERR("grant '%s': key 'valid_from': expected an RFC 3339 "
-                          "time such as 2026-12-01T00:00:00Z",
-                          origin);
-        if ((v = json_object_get(json, "valid_until")) &&
-            (!json_is_string(v) ||
-             sb_time_parse(json_string_value(v), &g->valid_until_ms)))
-                GRANT_ERR("grant '%s': key 'valid_until': expected an RFC "
-                          "3339 time such as 2027-06-01T00:00:00Z",
-                          origin);
-        if (g->valid_from_ms && g->valid_until_ms &&
+        if ((v = json_object_get(json, "valid_from"))) {
+                if (!json_is_string(v) ||
+                    sb_time_parse(json_string_value(v), &g->valid_from_ms))
+                        GRANT_ERR("grant '%s': key 'valid_from': expected an "
+                                  "RFC 3339 time such as "
+                                  "2026-12-01T00:00:00Z, got \"%s\"",
+                                  origin,
+                                  json_is_string(v) ? json_string_value(v)
+                                                    : "a non-string");
+                g->has_valid_from = 1;
+        }
+        if ((v = json_object_get(json, "valid_until"))) {
+                if (!json_is_string(v) ||
+                    sb_time_parse(json_string_value(v), &g->valid_until_ms))
+                        GRANT_ERR("grant '%s': key 'valid_until': expected an "
+                                  "RFC 3339 time such as "
+                                  "2027-06-01T00:00:00Z, got \"%s\"",
+                                  origin,
+                                  json_is_string(v) ? json_string_value(v)
+                                                    : "a non-string");
+                g->has_valid_until = 1;
+        }
+        if (g->has_valid_from && g->has_valid_until &&
             g->valid_until_ms <= g->valid_from_ms)
                 GRANT_ERR("grant '%s': key 'valid_until': must be after "
                           "valid_from",
@@ -645,7 +655,8 @@ sb_err_t sb_grants_load_dir(const char *dir, const sb_catalog_t *cat,
                 n++;
         }
         closedir(d);
-        qsort(names, n, sizeof(*names), sb_name_cmp);
+        if (n)
+                qsort(names, n, sizeof(*names), sb_name_cmp);
         grants = calloc(n ? n : 1, sizeof(*grants));
         if (!grants) {
                 err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
@@ -707,9 +718,9 @@ int sb_grant_active(const sb_grant_t *g, int64_t now_ms)
 {
         if (strcmp(g->status, "approved"))
                 return 0;
-        if (g->valid_from_ms && now_ms < g->valid_from_ms)
+        if (g->has_valid_from && now_ms < g->valid_from_ms)
                 return 0;
-        if (g->valid_until_ms && now_ms >= g->valid_until_ms)
+        if (g->has_valid_until && now_ms >= g->valid_until_ms)
                 return 0;
         return 1;
 }

@@ -35,8 +35,9 @@ typedef struct sb_grant_s {
         char *status; /* approved, suspended, revoked */
         json_t *purposes;
         json_t *allowed_ips;
-        int64_t valid_from_ms;  /* 0: no lower bound */
-        int64_t valid_until_ms; /* 0: no upper bound */
+        int has_valid_from, has_valid_until;
+        int64_t valid_from_ms;  /* when has_valid_from */
+        int64_t valid_until_ms; /* when has_valid_until */
         char *topic;            /* sb.out.<reuser>.<dataset> */
         const sb_schema_t *in;  /* dataset schema (borrowed) */
         sb_schema_t *out;       /* output schema (owned) */

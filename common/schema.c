@@ -251,23 +251,156 @@ sb_err_t sb_soe_fingerprint(const void *buf, size_t len, uint64_t *fpp,
         uint64_t fp = 0;
         int i;
 
-        if (!buf || len < SB_SOE_HEADER_LEN || p[0] != 0xC3 || p[1] != 0x01)
+        if (!buf || len < 2 || p[0] != 0xC3 || p[1] != 0x01)
                 return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
                                  "value is not in Avro single-object encoding "
                                  "(no C3 01 marker)");
+        if (len < SB_SOE_HEADER_LEN)
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "value has a truncated single-object header "
+                                 "(%zu bytes)",
+                                 len);
         for (i = 7; i >= 0; i--)
                 fp = fp << 8 | p[2 + i];
         *fpp = fp;
         return SB_OK;
 }
 
+/* Reads one zig-zag varint; returns 0 on success. */
+static int sb_avro_varint(const unsigned char **p, const unsigned char *end,
+                          int64_t *v)
+{
+        uint64_t u = 0;
+        int shift = 0;
+
+        while (*p < end && shift < 64) {
+                unsigned char b = *(*p)++;
+
+                u |= (uint64_t)(b & 0x7f) << shift;
+                if (!(b & 0x80)) {
+                        *v = (int64_t)(u >> 1) ^ -(int64_t)(u & 1);
+                        return 0;
+                }
+                shift += 7;
+        }
+        return -1;
+}
+
+/*
+ * Walks an Avro binary value of `schema` without allocating, checking that
+ * every length, count and index fits what is left. Avro C allocates a
+ * string's declared length before reading it and leaks it when the bytes
+ * are missing, so a 17-byte message claiming a 500 MB string would cost
+ * 500 MB: nothing reaches avro_value_read() before this walk accepts it.
+ */
+static int sb_avro_walk(avro_schema_t schema, const unsigned char **p,
+                        const unsigned char *end, int depth)
+{
+        int64_t n, i;
+        size_t k;
+
+        if (depth > 64)
+                return -1;
+        switch (avro_typeof(schema)) {
+        case AVRO_NULL:
+                return 0;
+        case AVRO_BOOLEAN:
+                if (*p >= end || **p > 1)
+                        return -1;
+                (*p)++;
+                return 0;
+        case AVRO_INT32:
+        case AVRO_INT64:
+                return sb_avro_varint(p, end, &n);
+        case AVRO_FLOAT:
+                if (end - *p < 4)
+                        return -1;
+                *p += 4;
+                return 0;
+        case AVRO_DOUBLE:
+                if (end - *p < 8)
+                        return -1;
+                *p += 8;
+                return 0;
+        case AVRO_STRING:
+        case AVRO_BYTES:
+                if (sb_avro_varint(p, end, &n) || n < 0 || n > end - *p)
+                        return -1;
+                *p += n;
+                return 0;
+        case AVRO_FIXED:
+                n = avro_schema_fixed_size(schema);
+                if (n < 0 || n > end - *p)
+                        return -1;
+                *p += n;
+                return 0;
+        case AVRO_ENUM:
+                return sb_avro_varint(p, end, &n) || n < 0 ||
+                               n >= avro_schema_enum_number_of_symbols(schema)
+                           ? -1
+                           : 0;
+        case AVRO_UNION:
+                if (sb_avro_varint(p, end, &n) || n < 0 ||
+                    (size_t)n >= avro_schema_union_size(schema))
+                        return -1;
+                return sb_avro_walk(avro_schema_union_branch(schema, (int)n), p,
+                                    end, depth + 1);
+        case AVRO_RECORD:
+                for (k = 0; k < avro_schema_record_size(schema); k++)
+                        if (sb_avro_walk(avro_schema_record_field_get_by_index(
+                                             schema, (int)k),
+                                         p, end, depth + 1))
+                                return -1;
+                return 0;
+        case AVRO_ARRAY:
+        case AVRO_MAP: {
+                int is_map = avro_typeof(schema) == AVRO_MAP;
+                avro_schema_t item = is_map ? avro_schema_map_values(schema)
+                                            : avro_schema_array_items(schema);
+
+                for (;;) {
+                        if (sb_avro_varint(p, end, &n))
+                                return -1;
+                        if (n == 0)
+                                return 0;
+                        if (n < 0) { /* a block that also gives its size */
+                                int64_t size;
+
+                                n = -n;
+                                if (sb_avro_varint(p, end, &size) || size < 0)
+                                        return -1;
+                        }
+                        /* Each entry takes a byte at least (but nulls). */
+                        if ((is_map || avro_typeof(item) != AVRO_NULL) &&
+                            n > end - *p)
+                                return -1;
+                        for (i = 0; i < n; i++) {
+                                int64_t klen;
+
+                                if (is_map && (sb_avro_varint(p, end, &klen) ||
+                                               klen < 0 || klen > end - *p))
+                                        return -1;
+                                if (is_map)
+                                        *p += klen;
+                                if (sb_avro_walk(item, p, end, depth + 1))
+                                        return -1;
+                        }
+                }
+        }
+        case AVRO_LINK:
+                return sb_avro_walk(avro_schema_link_target(schema), p, end,
+                                    depth + 1);
+        }
+        return -1;
+}
+
 sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
                           avro_value_t *v, char *errstr, size_t errstr_size)
 {
+        const unsigned char *payload, *p, *end;
         avro_reader_t r;
         uint64_t fp;
         sb_err_t err;
-        size_t size;
 
         if ((err = sb_soe_fingerprint(buf, len, &fp, errstr, errstr_size)))
                 return err;
@@ -278,7 +411,19 @@ sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
                                  (unsigned long long)fp,
                                  (unsigned long long)s->fingerprint,
                                  s->fullname);
-        r = avro_reader_memory((const char *)buf + SB_SOE_HEADER_LEN,
+        payload = (const unsigned char *)buf + SB_SOE_HEADER_LEN;
+        end = (const unsigned char *)buf + len;
+        p = payload;
+        if (sb_avro_walk(s->avro, &p, end, 0))
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "'%s' value is truncated or malformed "
+                                 "(%zu payload bytes)",
+                                 s->fullname, len - SB_SOE_HEADER_LEN);
+        if (p != end)
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "'%s' value has %zu trailing byte(s)",
+                                 s->fullname, (size_t)(end - p));
+        r = avro_reader_memory((const char *)payload,
                                (int64_t)(len - SB_SOE_HEADER_LEN));
         if (!r)
                 return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
@@ -291,11 +436,6 @@ sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
                                  avro_strerror());
         }
         avro_reader_free(r);
-        /* Avro C's memory reader cannot tell how much it consumed: the
-         * re-encoded size must be the payload's, or bytes were left. */
-        if (avro_value_sizeof(v, &size) || size != len - SB_SOE_HEADER_LEN)
-                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
-                                 "'%s' value has trailing bytes", s->fullname);
         return SB_OK;
 }
 
@@ -339,7 +479,8 @@ sb_catalog_t *sb_catalog_load(const char *dir, char *errstr, size_t errstr_size)
         }
         closedir(d);
         /* Sorted, so that duplicate detection and messages are stable. */
-        qsort(names, n, sizeof(*names), sb_catalog_cmp);
+        if (n)
+                qsort(names, n, sizeof(*names), sb_catalog_cmp);
 
         cat->schemas = calloc(n ? n : 1, sizeof(*cat->schemas));
         if (!cat->schemas) {
@@ -355,14 +496,21 @@ sb_catalog_t *sb_catalog_load(const char *dir, char *errstr, size_t errstr_size)
                 for (j = 0; j + 1 < cat->cnt; j++) {
                         const sb_schema_t *o = cat->schemas[j];
 
-                        if (o->fingerprint == s->fingerprint ||
-                            !strcmp(o->fullname, s->fullname) ||
-                            (s->dataset && o->dataset &&
-                             !strcmp(s->dataset, o->dataset))) {
+                        const char *what =
+                            o->fingerprint == s->fingerprint    ? "fingerprint"
+                            : !strcmp(o->fullname, s->fullname) ? "name"
+                            : (s->dataset && o->dataset &&
+                               !strcmp(s->dataset, o->dataset))
+                                ? "dataset"
+                                : NULL;
+
+                        if (what) {
                                 sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
-                                          "schema '%s': same name, dataset "
-                                          "or fingerprint as '%s'",
-                                          s->origin, o->origin);
+                                          "schema '%s': same %s as '%s' (%s)",
+                                          s->origin, what, o->origin,
+                                          !strcmp(what, "dataset")
+                                              ? s->dataset
+                                              : s->fullname);
                                 goto fail;
                         }
                 }
