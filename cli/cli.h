@@ -14,6 +14,7 @@
 #define SB_EXIT_INVALID 3 /* input invalid: nothing published */
 #define SB_EXIT_PARTIAL 4 /* published, some lines rejected */
 #define SB_EXIT_CHECK   5 /* a check failed (demo) */
+#define SB_EXIT_DRIFT   6 /* plan: the cluster differs from the declaration */
 
 typedef struct sb_cmd_s {
         const char *name;
@@ -26,7 +27,12 @@ int sb_cmd_gateway(int argc, char **argv);
 int sb_cmd_reuser(int argc, char **argv);
 int sb_cmd_demo(int argc, char **argv);
 int sb_cmd_config(int argc, char **argv);
+int sb_cmd_admin(int argc, char **argv);
 int sb_cmd_sample(int argc, char **argv);
+
+/* admin subcommands implemented outside cmd_admin.c */
+int sb_admin_cmd_topics(int argc, char **argv);
+int sb_admin_cmd_acls(int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM; long-running commands poll it. */
 extern volatile sig_atomic_t sb_cli_stop;

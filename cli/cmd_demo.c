@@ -24,7 +24,7 @@ static int sb_demo_usage(const char *why)
                 "not reach every\n"
                 "reuser that had the subject, or a reuser stored a field its "
                 "grant does\nnot name. Defaults: 300 subjects, schemas/, "
-                "examples/grants/.\n");
+                "broker-config/grants/.\n");
         return why ? SB_EXIT_USAGE : SB_EXIT_OK;
 }
 
@@ -39,7 +39,8 @@ int sb_cmd_demo(int argc, char **argv)
             {"log-json", no_argument, NULL, 'J'},
             {NULL, 0, NULL, 0},
         };
-        sb_demo_opts_t o = {300, "schemas", "examples/grants", NULL, stdout};
+        sb_demo_opts_t o = {300, "schemas", "broker-config/grants", NULL,
+                            stdout};
         int opt, rc;
 
         optind = 1;

@@ -58,6 +58,7 @@ static const sb_cmd_t sb_commands[] = {
      "write synthetic records of the sample dataset (NDJSON)"},
     {"config", sb_cmd_config,
      "print the reference of every configuration file"},
+    {"admin", sb_cmd_admin, "platform administration: CA and certificates"},
     {NULL, NULL, NULL},
 };
 
