@@ -142,6 +142,9 @@ static const rd_kafka_AclOperation_t sb_ops_write[] = {
 static const rd_kafka_AclOperation_t sb_ops_rw[] = {
     RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_OPERATION_WRITE,
     RD_KAFKA_ACL_OPERATION_DESCRIBE, RD_KAFKA_ACL_OPERATION_UNKNOWN};
+/* WRITE on a transactional id implies DESCRIBE. */
+static const rd_kafka_AclOperation_t sb_ops_txn[] = {
+    RD_KAFKA_ACL_OPERATION_WRITE, RD_KAFKA_ACL_OPERATION_UNKNOWN};
 static const rd_kafka_AclOperation_t sb_ops_group[] = {
     RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_OPERATION_UNKNOWN};
 
@@ -166,14 +169,14 @@ sb_err_t sb_acls_desired(const sb_platform_t *pf, sb_acl_set_t *out,
                     sb_acls_for(out, gw, TOPIC, name, LIT, NULL, sb_ops_read);
                 snprintf(name, sizeof(name), "sb-holder-%s", k);
                 fail |= sb_acls_for(out, holders, TXNID, name, LIT, NULL,
-                                    sb_ops_write);
+                                    sb_ops_txn);
                 snprintf(name, sizeof(name), "_sb.state.%s", k);
                 fail |= sb_acls_for(out, gw, TOPIC, name, LIT, NULL, sb_ops_rw);
         }
         fail |=
             sb_acls_for(out, gw, GROUP, "sb-gateway", LIT, NULL, sb_ops_group);
-        fail |= sb_acls_for(out, gw, TXNID, "sb-gateway-", PREF, NULL,
-                            sb_ops_write);
+        fail |=
+            sb_acls_for(out, gw, TXNID, "sb-gateway-", PREF, NULL, sb_ops_txn);
         fail |= sb_acls_for(out, gw, TOPIC, "_sb.quarantine", LIT, NULL,
                             sb_ops_write);
         fail |=
@@ -251,9 +254,18 @@ sb_err_t sb_acls_describe(sb_kadmin_t *ka, sb_acl_set_t *out, char *errstr,
                 return SB_ERR_KAFKA;
         acls = rd_kafka_DescribeAcls_result_acls(
             rd_kafka_event_DescribeAcls_result(ev), &n);
+        /* librdkafka 2.0.2 reports the resource types it does not know
+         * (TransactionalId 5, DelegationToken 6, User 7) as UNKNOWN. Of
+         * those sharebus only ever creates TransactionalId ACLs, so an
+         * UNKNOWN one is taken for that; the plan only prints commands for
+         * them, it never acts on them. */
         for (i = 0; i < n && !err; i++)
                 err = sb_acl_set_add(
-                    out, rd_kafka_AclBinding_restype(acls[i]),
+                    out,
+                    rd_kafka_AclBinding_restype(acls[i]) ==
+                            RD_KAFKA_RESOURCE_UNKNOWN
+                        ? SB_ACL_RESOURCE_TRANSACTIONAL_ID
+                        : rd_kafka_AclBinding_restype(acls[i]),
                     rd_kafka_AclBinding_name(acls[i]),
                     rd_kafka_AclBinding_resource_pattern_type(acls[i]),
                     rd_kafka_AclBinding_principal(acls[i]),
@@ -283,18 +295,25 @@ sb_err_t sb_acls_plan(const sb_acl_set_t *desired, const sb_acl_set_t *actual,
         plan->desired_cnt = desired->cnt;
         plan->present_cnt = actual->cnt;
         for (i = 0; i < desired->cnt && !err; i++) {
-                if (desired->v[i].restype == SB_ACL_RESOURCE_TRANSACTIONAL_ID)
-                        err = sb_acl_set_push(&plan->external, &desired->v[i]);
-                else if (!sb_acl_set_has(actual, &desired->v[i]))
-                        err = sb_acl_set_push(&plan->create, &desired->v[i]);
+                if (sb_acl_set_has(actual, &desired->v[i]))
+                        continue;
+                err = sb_acl_set_push(desired->v[i].restype ==
+                                              SB_ACL_RESOURCE_TRANSACTIONAL_ID
+                                          ? &plan->external
+                                          : &plan->create,
+                                      &desired->v[i]);
         }
         for (i = 0; i < actual->cnt && !err; i++) {
-                if (sb_acl_set_has(desired, &actual->v[i]))
+                const sb_acl_t *a = &actual->v[i];
+
+                if (sb_acl_set_has(desired, a))
                         continue;
-                err = sb_acl_set_push(sb_acl_managed(&actual->v[i])
-                                          ? &plan->remove
-                                          : &plan->unmanaged,
-                                      &actual->v[i]);
+                if (!sb_acl_managed(a))
+                        err = sb_acl_set_push(&plan->unmanaged, a);
+                else if (a->restype == SB_ACL_RESOURCE_TRANSACTIONAL_ID)
+                        err = sb_acl_set_push(&plan->external_stale, a);
+                else
+                        err = sb_acl_set_push(&plan->remove, a);
         }
         if (err)
                 return sb_seterr(errstr, errstr_size, err, "out of memory");
@@ -307,6 +326,27 @@ void sb_acl_plan_release(sb_acl_plan_t *plan)
         sb_acl_set_release(&plan->remove);
         sb_acl_set_release(&plan->unmanaged);
         sb_acl_set_release(&plan->external);
+        sb_acl_set_release(&plan->external_stale);
+}
+
+static void sb_acl_print_kafka_acls(FILE *fp, const sb_acl_set_t *set,
+                                    const char *action)
+{
+        size_t i;
+
+        for (i = 0; i < set->cnt; i++) {
+                const sb_acl_t *a = &set->v[i];
+
+                fprintf(fp,
+                        "  kafka-acls.sh --bootstrap-server ... %s "
+                        "--allow-principal %s --operation %s "
+                        "--transactional-id %s%s\n",
+                        action, a->principal, rd_kafka_AclOperation_name(a->op),
+                        a->name,
+                        a->pattern == PREF ? " --resource-pattern-type "
+                                             "prefixed"
+                                           : "");
+        }
 }
 
 void sb_acl_plan_print(const sb_acl_plan_t *plan, FILE *fp)
@@ -334,25 +374,12 @@ void sb_acl_plan_print(const sb_acl_plan_t *plan, FILE *fp)
                         "review it)\n",
                         buf);
         }
-        if (plan->external.cnt)
-                fprintf(fp,
-                        "Transactional-id ACLs (%zu): librdkafka 2.0.2 cannot "
-                        "manage this resource type; create them with Kafka's "
-                        "kafka-acls.sh:\n",
-                        plan->external.cnt);
-        for (i = 0; i < plan->external.cnt; i++) {
-                const sb_acl_t *a = &plan->external.v[i];
-
-                fprintf(fp,
-                        "  kafka-acls.sh --bootstrap-server ... --add "
-                        "--allow-principal %s --operation %s "
-                        "--transactional-id %s%s\n",
-                        a->principal, rd_kafka_AclOperation_name(a->op),
-                        a->name,
-                        a->pattern == PREF ? " --resource-pattern-type "
-                                             "prefixed"
-                                           : "");
-        }
+        if (plan->external.cnt || plan->external_stale.cnt)
+                fprintf(fp, "Transactional-id ACLs: librdkafka 2.0.2 cannot "
+                            "manage this resource type; run Kafka's "
+                            "kafka-acls.sh:\n");
+        sb_acl_print_kafka_acls(fp, &plan->external, "--add");
+        sb_acl_print_kafka_acls(fp, &plan->external_stale, "--remove");
 }
 
 static rd_kafka_AclBinding_t *sb_acl_binding(const sb_acl_t *a, char *kerr,

@@ -64,10 +64,12 @@ sb_err_t sb_acls_describe(sb_kadmin_t *ka, sb_acl_set_t *out, char *errstr,
                           size_t errstr_size);
 
 typedef struct sb_acl_plan_s {
-        sb_acl_set_t create;    /* desired, missing */
-        sb_acl_set_t remove;    /* present, managed, not desired */
-        sb_acl_set_t unmanaged; /* present, not created by sharebus */
-        sb_acl_set_t external;  /* desired, outside librdkafka's reach */
+        sb_acl_set_t create;         /* desired, missing */
+        sb_acl_set_t remove;         /* present, managed, not desired */
+        sb_acl_set_t unmanaged;      /* present, not created by sharebus */
+        sb_acl_set_t external;       /* missing, outside librdkafka's reach */
+        sb_acl_set_t external_stale; /* present, managed, not desired, and
+                                      * outside librdkafka's reach */
         size_t desired_cnt, present_cnt;
 } sb_acl_plan_t;
 

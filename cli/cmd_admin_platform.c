@@ -207,7 +207,8 @@ int sb_admin_cmd_acls(int argc, char **argv)
                 printf("applied; now:\n");
                 sb_acl_plan_print(&plan, stdout);
         }
-        if (plan.create.cnt || plan.remove.cnt || plan.unmanaged.cnt)
+        if (plan.create.cnt || plan.remove.cnt || plan.unmanaged.cnt ||
+            plan.external.cnt || plan.external_stale.cnt)
                 rc = SB_EXIT_DRIFT;
         sb_acl_plan_release(&plan);
         sb_admin_close(&ctx);

@@ -64,18 +64,57 @@ void sb_time_format(int64_t ms, char out[32])
         snprintf(out + n, 32 - n, ".%03dZ", (int)(ms % 1000));
 }
 
+static const char sb_hex[] = "0123456789abcdef";
+
+static void sb_hex_bytes(char *out, const unsigned char *b, size_t n)
+{
+        size_t i;
+
+        for (i = 0; i < n; i++) {
+                out[2 * i] = sb_hex[b[i] >> 4];
+                out[2 * i + 1] = sb_hex[b[i] & 0xf];
+        }
+}
+
+/*
+ * Event ids are made for every record the gateway publishes, so they do
+ * not cost a getrandom() each: each thread draws 16 random bytes once and
+ * then counts in the low 64 bits. Ids stay unique (122 random bits
+ * per thread, a counter within them) and do not repeat across restarts.
+ */
 void sb_uuid4(char out[37])
 {
+        static _Thread_local unsigned char base[16];
+        static _Thread_local uint64_t counter;
+        static _Thread_local int seeded;
         unsigned char b[16];
+        uint64_t c;
+        int i;
 
-        randombytes_buf(b, sizeof(b));
+        if (!seeded) {
+                randombytes_buf(base, sizeof(base));
+                seeded = 1;
+        }
+        memcpy(b, base, sizeof(b));
+        c = counter++;
+        for (i = 15; i >= 8 && c; i--) {
+                unsigned sum = b[i] + (unsigned)(c & 0xff);
+
+                b[i] = (unsigned char)sum;
+                c = (c >> 8) + (sum >> 8);
+        }
         b[6] = (b[6] & 0x0f) | 0x40;
         b[8] = (b[8] & 0x3f) | 0x80;
-        snprintf(out, 37,
-                 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-"
-                 "%02x%02x%02x%02x%02x%02x",
-                 b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9],
-                 b[10], b[11], b[12], b[13], b[14], b[15]);
+        sb_hex_bytes(out, b, 4);
+        out[8] = '-';
+        sb_hex_bytes(out + 9, b + 4, 2);
+        out[13] = '-';
+        sb_hex_bytes(out + 14, b + 6, 2);
+        out[18] = '-';
+        sb_hex_bytes(out + 19, b + 8, 2);
+        out[23] = '-';
+        sb_hex_bytes(out + 24, b + 10, 6);
+        out[36] = '\0';
 }
 
 void sb_envelope_stamp(sb_envelope_t *env)
@@ -90,9 +129,14 @@ void sb_envelope_stamp(sb_envelope_t *env)
 rd_kafka_headers_t *sb_envelope_headers(const sb_envelope_t *env)
 {
         rd_kafka_headers_t *h = rd_kafka_headers_new(8);
+        unsigned char be[8];
         char fp[17];
+        int i;
 
-        snprintf(fp, sizeof(fp), "%016" PRIx64, env->schema_fp);
+        for (i = 0; i < 8; i++)
+                be[i] = (unsigned char)(env->schema_fp >> (56 - 8 * i));
+        sb_hex_bytes(fp, be, 8);
+        fp[16] = '\0';
         rd_kafka_header_add(h, "ce_specversion", -1, "1.0", -1);
         rd_kafka_header_add(h, "ce_id", -1, env->id, -1);
         rd_kafka_header_add(h, "ce_source", -1, env->source, -1);

@@ -536,6 +536,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         char ps[SB_PSEUDONYM_HEXLEN + 1];
         const char *subject, *record_id;
         int64_t now = sb_now_ms();
+        size_t rid_len;
         sb_envelope_t out_env;
         size_t i;
 
@@ -554,8 +555,9 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         }
         subject = sb_gw_string_field(&d->in, d->schema->subject_field);
         record_id = sb_gw_string_field(&d->in, d->schema->record_id_field);
+        rid_len = record_id ? strlen(record_id) : 0;
         if (!subject || !record_id || !sb_gw_key_is(m, subject) ||
-            strlen(record_id) > 255) {
+            rid_len > 255) {
                 sb_gw_quarantine(gw, m,
                                  "the message key is not the record's "
                                  "subject id, or the record id is invalid");
@@ -589,9 +591,13 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                         return;
                 }
                 sb_uuid4(out_env.id);
-                snprintf(out_env.subject, sizeof(out_env.subject), "%s", ps);
+                memcpy(out_env.subject, ps, sizeof(ps));
                 out_env.schema_fp = gg->grant->out->fingerprint;
-                klen = snprintf(key, sizeof(key), "%s/%s", ps, record_id);
+                /* "<pseudonym>/<record id>"; both lengths are bounded */
+                memcpy(key, ps, SB_PSEUDONYM_HEXLEN);
+                key[SB_PSEUDONYM_HEXLEN] = '/';
+                memcpy(key + SB_PSEUDONYM_HEXLEN + 1, record_id, rid_len);
+                klen = (int)(SB_PSEUDONYM_HEXLEN + 1 + rid_len);
                 sb_gw_produce(gw, gg->grant->topic, key, (size_t)klen,
                               gw->buf.data, gw->buf.len,
                               sb_envelope_headers(&out_env));

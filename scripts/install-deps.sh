@@ -5,7 +5,7 @@ set -eu
 
 PKGS="build-essential cmake ninja-build pkg-config clang-format sqlite3
 librdkafka-dev libavro-dev libjansson-dev libsodium-dev libsqlite3-dev
-libssl-dev libcmocka-dev"
+libssl-dev libcmocka-dev openssl openjdk-17-jre-headless maven"
 
 missing=""
 for p in $PKGS; do

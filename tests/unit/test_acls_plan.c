@@ -118,8 +118,6 @@ static void holder_may_only_write_its_input_topic(void **state)
             "ALLOW User:holder.g1 DESCRIBE TOPIC sb.in.beneficiaries "
             "(LITERAL) from *\n"
             "ALLOW User:holder.g1 WRITE TransactionalId "
-            "sb-holder-beneficiaries (LITERAL) from *\n"
-            "ALLOW User:holder.g1 DESCRIBE TransactionalId "
             "sb-holder-beneficiaries (LITERAL) from *\n",
             got);
         sb_acl_set_release(&set);
