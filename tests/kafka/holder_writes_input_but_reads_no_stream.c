@@ -11,6 +11,7 @@ int main(void)
 {
         sb_kafka_cfg_t holder_kc;
         sb_holder_cfg_t cfg;
+        json_t *cfg_json;
         sb_holder_stats_t hs;
         sb_world_t w;
         sb_holder_t *h;
@@ -37,15 +38,17 @@ int main(void)
 
         /* It can publish. */
         memset(&cfg, 0, sizeof(cfg));
-        SB_OK_OR_FAIL(sb_config_apply(json_pack("{s:{s:s}, s:s}", "kafka",
-                                                "bootstrap_servers", "x",
-                                                "schemas_dir", SB_SCHEMAS_DIR),
-                                      "test", sb_holder_cfg_table, &cfg, errstr,
-                                      sizeof(errstr)),
+        cfg_json = json_pack(
+            "{s:{s:s, s:s, s:s, s:s, s:s}, s:s}", "kafka", "bootstrap_servers",
+            holder_kc.bootstrap_servers, "security_protocol", "ssl",
+            "ssl_ca_location", holder_kc.ssl_ca_location,
+            "ssl_certificate_location", holder_kc.ssl_certificate_location,
+            "ssl_key_location", holder_kc.ssl_key_location, "schemas_dir",
+            SB_SCHEMAS_DIR);
+        SB_OK_OR_FAIL(sb_config_apply(cfg_json, "test", sb_holder_cfg_table,
+                                      &cfg, errstr, sizeof(errstr)),
                       errstr);
-        free(cfg.kafka.bootstrap_servers);
-        free(cfg.kafka.security_protocol);
-        cfg.kafka = holder_kc;
+        json_decref(cfg_json);
         h = sb_holder_new(&cfg, "beneficiaries", errstr, sizeof(errstr));
         SB_CHECK(h, "holder over mTLS: %s", errstr);
         mem = open_memstream(&text, &len);
@@ -77,8 +80,6 @@ int main(void)
         printf("holder published %zu records; reads denied: %s\n", hs.published,
                rd_kafka_err2name(err));
 
-        /* The cfg strings belong to the world (holder_kc). */
-        memset(&cfg.kafka, 0, sizeof(cfg.kafka));
         sb_config_release(sb_holder_cfg_table, &cfg);
         sb_world_release(&w);
         return 0;

@@ -159,6 +159,24 @@ long sb_world_apply(sb_world_t *w)
         SB_OK_OR_FAIL(sb_topics_apply(w->ka, &tplan, errstr, sizeof(errstr)),
                       errstr);
         sb_topic_plan_release(&tplan);
+        /* Applied: a new plan finds nothing to do (once the broker's
+         * metadata shows the new topics, which may take a moment). */
+        for (i = 0;; i++) {
+                size_t pending;
+
+                SB_OK_OR_FAIL(sb_topics_plan(w->ka, w->pf, &tplan, errstr,
+                                             sizeof(errstr)),
+                              errstr);
+                pending = sb_topic_plan_pending(&tplan);
+                sb_topic_plan_release(&tplan);
+                if (!pending)
+                        break;
+                SB_CHECK(i < 20,
+                         "%zu topic change(s) still pending after "
+                         "apply",
+                         pending);
+                usleep(250000);
+        }
 
         t0 = sb_world_now_ms();
         sb_world_acl_plan(w, &plan);
