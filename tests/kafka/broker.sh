@@ -364,7 +364,13 @@ cmd_start() {
         mapfile -t jopts < <(java_opts)
         # A cluster id is 16 random bytes in URL-safe base64 without padding
         # (what `kafka-storage random-uuid` prints, without a JVM start).
-        cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=')
+        # Like Kafka's Uuid.randomUuid(), never one starting with '-': the
+        # storage tool would read it as an option (1 start in 64 failed).
+        cluster_id=-
+        while [ "${cluster_id#-}" != "$cluster_id" ]; do
+                cluster_id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' |
+                        tr -d '=')
+        done
         # --add-scram stores the SCRAM verifier in the first metadata
         # records, so the user exists before any client connects. The
         # password is on this one command line (visible in ps while it
