@@ -133,6 +133,28 @@ int main(void)
                              "messages the reuser refused");
         }
 
+        /* An independent peer (confluent-kafka + fastavro) reads the
+         * stream as the reuser would, and decodes every record. */
+        {
+                char schema_path[600], cmd[4096];
+
+                snprintf(schema_path, sizeof(schema_path),
+                         "%s/t7-stats.output.avsc", w.dir);
+                SB_CHECK(json_dump_file(sb_reuser_grant(ru[0])->out->json,
+                                        schema_path, 0) == 0,
+                         "write %s", schema_path);
+                snprintf(cmd, sizeof(cmd),
+                         "python3 '%s/tests/kafka/peer_check_stream.py' '%s' "
+                         "'%s' '%s' '%s' sb-reuser-t7-stats "
+                         "sb.out.t7-stats.beneficiaries '%s' %zu",
+                         SB_SOURCE_DIR, ru_kc[0].bootstrap_servers,
+                         ru_kc[0].ssl_ca_location,
+                         ru_kc[0].ssl_certificate_location,
+                         ru_kc[0].ssl_key_location, schema_path, records);
+                SB_CHECK(system(cmd) == 0,
+                         "the Python peer could not read the stream");
+        }
+
         /* An erasure reaches both. */
         sb_sample_subject_id(4, subject);
         SB_OK_OR_FAIL(sb_holder_rights(h, SB_EV_ERASURE, subject, NULL,
