@@ -79,11 +79,9 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-        char cmd[300];
-
         (void)state;
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-        return system(cmd) == 0 ? 0 : -1;
+        sb_test_rmtree(dir);
+        return 0;
 }
 
 /* Every ACL a principal has, formatted, newline-separated. */

@@ -15,7 +15,6 @@
 #include <cmocka.h>
 
 #include <dirent.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,7 @@
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
 
+#include "testutil.h"
 #include "ca.h"
 
 #define DAY 86400
@@ -53,15 +53,6 @@
 
 static char tmp_root[64];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
-
 static int setup(void **state)
 {
         (void)state;
@@ -74,7 +65,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
-        nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sb_test_rmtree(tmp_root);
         return 0;
 }
 

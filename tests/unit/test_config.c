@@ -14,12 +14,12 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "config.h"
 #include "gateway.h"
 #include "kafka.h"
@@ -30,15 +30,6 @@
  */
 
 static char tmp_root[64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -52,7 +43,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
-        nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sb_test_rmtree(tmp_root);
         return 0;
 }
 

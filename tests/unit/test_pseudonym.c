@@ -15,13 +15,13 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "testutil.h"
 #include "crypto.h"
 
 #define SUBJECTS 1000
@@ -31,15 +31,6 @@
  */
 
 static char tmp_root[64];
-
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
 
 static int setup(void **state)
 {
@@ -57,7 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
         (void)state;
-        nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sb_test_rmtree(tmp_root);
         return 0;
 }
 

@@ -11,7 +11,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -419,15 +418,6 @@ static void encode_then_decode_gives_back_the_value(void **state)
 
 static char tmp_root[64];
 
-static int rm_entry(const char *path, const struct stat *st, int flag,
-                    struct FTW *ftw)
-{
-        (void)st;
-        (void)flag;
-        (void)ftw;
-        return remove(path);
-}
-
 static void write_file(const char *name, const char *text)
 {
         char path[512];
@@ -503,7 +493,7 @@ static void catalog_refuses_two_schemas_for_one_dataset(void **state)
         assert_null(sb_catalog_dataset(cat, "Pension"));
         sb_catalog_destroy(cat);
 
-        nftw(tmp_root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+        sb_test_rmtree(tmp_root);
         free(ben);
 }
 

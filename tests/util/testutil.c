@@ -1,5 +1,6 @@
 #include "testutil.h"
 
+#include <ftw.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -156,16 +157,27 @@ long sb_testenv_count_messages(sb_testenv_t *te, const char *topic)
         return n;
 }
 
+static int sb_test_rm_entry(const char *path, const struct stat *st, int flag,
+                            struct FTW *ftw)
+{
+        (void)st;
+        (void)flag;
+        (void)ftw;
+        return remove(path);
+}
+
+void sb_test_rmtree(const char *dir)
+{
+        if (nftw(dir, sb_test_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0)
+                fprintf(stderr, "could not remove %s\n", dir);
+}
+
 void sb_testenv_release(sb_testenv_t *te)
 {
-        char cmd[300];
-
         sb_config_release(sb_holder_cfg_table, &te->holder_cfg);
         sb_config_release(sb_gateway_cfg_table, &te->gw_cfg);
         sb_catalog_destroy(te->cat);
         sb_key_destroy(te->key);
         sb_mockenv_destroy(te->mock);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", te->dir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "could not remove %s\n", te->dir);
+        sb_test_rmtree(te->dir);
 }

@@ -83,6 +83,9 @@ void sb_testenv_release(sb_testenv_t *te);
 const char *sb_testenv_file(sb_testenv_t *te, const char *name,
                             const char *text);
 
+/* Removes a directory tree the test made (best effort). */
+void sb_test_rmtree(const char *dir);
+
 /* Number of messages a read_committed consumer sees on `topic`. */
 long sb_testenv_count_messages(sb_testenv_t *te, const char *topic);
 

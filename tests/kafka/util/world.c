@@ -199,7 +199,6 @@ long sb_world_apply(sb_world_t *w)
 
 void sb_world_release(sb_world_t *w)
 {
-        char cmd[400];
         int i;
 
         for (i = 0; i < w->owned_cnt; i++)
@@ -207,9 +206,7 @@ void sb_world_release(sb_world_t *w)
         sb_kadmin_destroy(w->ka);
         sb_platform_destroy(w->pf);
         sb_brokerenv_release(&w->be);
-        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", w->dir);
-        if (system(cmd) != 0)
-                fprintf(stderr, "could not remove %s\n", w->dir);
+        sb_test_rmtree(w->dir);
 }
 
 /* What one reader's callbacks share (the client's opaque). */
