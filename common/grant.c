@@ -228,8 +228,10 @@ static void sb_avro_name_sanitise(char *s)
 }
 
 json_t *sb_grant_output_schema_json(const sb_schema_t *in, const char *grant_id,
-                                    const char *const *fields, size_t field_cnt,
-                                    char *errstr, size_t errstr_size)
+                                    const char *const *fields,
+                                    const sb_transform_t *transforms,
+                                    size_t field_cnt, char *errstr,
+                                    size_t errstr_size)
 {
         sb_named_t nt = {json_object(), json_object()};
         json_t *out = NULL, *ofields, *f;
@@ -268,12 +270,22 @@ json_t *sb_grant_output_schema_json(const sb_schema_t *in, const char *grant_id,
                       "pii", "pseudonym"));
         for (i = 0; i < field_cnt; i++) {
                 const json_t *src = sb_schema_field(in, fields[i]);
-                json_t *copy, *t;
+                json_t *copy, *t = NULL;
 
-                copy = json_deep_copy(src);
-                t = copy ? sb_type_copy(&nt, json_object_get(src, "type"),
-                                        top_ns)
-                         : NULL;
+                /* Transforms apply to primitive and logical types only
+                 * (transform.h), which define no named type. */
+                if (src && transforms && transforms[i].op != SB_TR_KEEP) {
+                        copy = sb_transform_field(&transforms[i], src);
+                        t = copy;
+                } else {
+                        copy = json_deep_copy(src);
+                        t = copy ? sb_type_copy(&nt,
+                                                json_object_get(src, "type"),
+                                                top_ns)
+                                 : NULL;
+                        if (t)
+                                json_object_set_new(copy, "type", t);
+                }
                 if (!t) {
                         json_decref(copy);
                         json_decref(out);
@@ -283,7 +295,6 @@ json_t *sb_grant_output_schema_json(const sb_schema_t *in, const char *grant_id,
                                   in->origin, fields[i]);
                         goto done;
                 }
-                json_object_set_new(copy, "type", t);
                 json_array_append_new(ofields, copy);
         }
 done:
@@ -362,6 +373,7 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
                          size_t errstr_size)
 {
         const char **kept = NULL;
+        sb_transform_t *trs = NULL;
         size_t kept_cnt = 0, i;
         sb_grant_t *g;
         const char *key, *subject_key = "pseudonym";
@@ -497,33 +509,25 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
                           "field name to transform",
                           origin);
         kept = calloc(json_object_size(fields) + 1, sizeof(*kept));
-        if (!kept)
+        trs = calloc(json_object_size(fields) + 1, sizeof(*trs));
+        if (!kept || !trs)
                 GRANT_ERR("out of memory");
         /* Output order follows the dataset schema, not the grant file. */
         json_array_foreach(json_object_get(g->in->json, "fields"), i, v)
         {
                 const char *name =
                     json_string_value(json_object_get(v, "name"));
-                json_t *tr = json_object_get(fields, name);
+                json_t *spec = json_object_get(fields, name);
+                char what[1024];
 
-                if (!tr)
+                if (!spec)
                         continue;
-                if (json_is_object(tr))
-                        GRANT_ERR(
-                            "grant '%s': key 'fields.%s': transform "
-                            "'%s' is not supported by this version "
-                            "(keep or drop)",
-                            origin, name,
-                            json_object_iter_key(json_object_iter(tr))
-                                ? json_object_iter_key(json_object_iter(tr))
-                                : "{}");
-                if (!json_is_string(tr) ||
-                    (strcmp(json_string_value(tr), "keep") &&
-                     strcmp(json_string_value(tr), "drop")))
-                        GRANT_ERR("grant '%s': key 'fields.%s': expected "
-                                  "\"keep\" or \"drop\"",
-                                  origin, name);
-                if (!strcmp(json_string_value(tr), "drop"))
+                snprintf(what, sizeof(what), "grant '%s': key 'fields.%s'",
+                         origin, name);
+                if (sb_transform_parse(&trs[kept_cnt], spec, v, what, errstr,
+                                       errstr_size))
+                        goto fail;
+                if (trs[kept_cnt].op == SB_TR_DROP)
                         continue;
                 if (!strcmp(name, g->in->subject_field))
                         GRANT_ERR("grant '%s': key 'fields.%s': the subject "
@@ -534,6 +538,8 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
                         GRANT_ERR("grant '%s': key 'fields.%s': the name is "
                                   "reserved for the subject pseudonym",
                                   origin, name);
+                if (trs[kept_cnt].op == SB_TR_PSEUDONYMISE)
+                        g->pseudonymises = 1;
                 kept[kept_cnt++] = name;
         }
         json_object_foreach(fields, key, v)
@@ -551,8 +557,8 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
                 GRANT_ERR("out of memory");
         }
 
-        out_json = sb_grant_output_schema_json(g->in, g->id, kept, kept_cnt,
-                                               errstr, errstr_size);
+        out_json = sb_grant_output_schema_json(g->in, g->id, kept, trs,
+                                               kept_cnt, errstr, errstr_size);
         if (!out_json)
                 goto fail;
         g->out = sb_schema_new(out_json, origin, errstr, errstr_size);
@@ -560,11 +566,15 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
                 goto fail;
         g->map_cnt = kept_cnt + 1;
         g->map = calloc(g->map_cnt, sizeof(*g->map));
-        if (!g->map)
+        g->tr = calloc(g->map_cnt, sizeof(*g->tr));
+        if (!g->map || !g->tr)
                 GRANT_ERR("out of memory");
+        g->tr[0].op = SB_TR_KEEP; /* the pseudonym, set apart */
         for (i = 0; i < kept_cnt; i++) {
                 size_t j;
                 json_t *f;
+
+                g->tr[i + 1] = trs[i];
 
                 json_array_foreach(json_object_get(g->in->json, "fields"), j, f)
                 {
@@ -575,11 +585,13 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
                 }
         }
         free(kept);
+        free(trs);
         json_decref(json);
         return g;
 
 fail:
         free(kept);
+        free(trs);
         json_decref(json);
         sb_grant_destroy(g);
         return NULL;
@@ -616,6 +628,7 @@ void sb_grant_destroy(sb_grant_t *g)
         json_decref(g->allowed_ips);
         sb_schema_destroy(g->out);
         free(g->map);
+        free(g->tr);
         free(g);
 }
 
@@ -725,11 +738,14 @@ int sb_grant_active(const sb_grant_t *g, int64_t now_ms)
         return 1;
 }
 
-sb_err_t sb_grant_project(const sb_grant_t *g, avro_value_t *in,
-                          const char *pseudonym, avro_value_t *out,
-                          char *errstr, size_t errstr_size)
+sb_err_t sb_grant_project(const sb_grant_t *g, const sb_pseudonymiser_t *ps,
+                          avro_value_t *in, const char *pseudonym,
+                          avro_value_t *out, char *errstr, size_t errstr_size)
 {
+        char reason[256];
         avro_value_t src, dst;
+        const char *name;
+        sb_err_t err;
         size_t i;
 
         avro_value_reset(out);
@@ -738,9 +754,13 @@ sb_err_t sb_grant_project(const sb_grant_t *g, avro_value_t *in,
                 goto fail;
         for (i = 1; i < g->map_cnt; i++) {
                 if (avro_value_get_by_index(in, g->map[i], &src, NULL) ||
-                    avro_value_get_by_index(out, i, &dst, NULL) ||
-                    avro_value_copy_fast(&dst, &src))
+                    avro_value_get_by_index(out, i, &dst, &name))
                         goto fail;
+                if ((err = sb_transform_apply(&g->tr[i], ps, &src, &dst, reason,
+                                              sizeof(reason))))
+                        return sb_seterr(errstr, errstr_size, err,
+                                         "grant '%s': field '%s': %s", g->id,
+                                         name, reason);
         }
         return SB_OK;
 fail:

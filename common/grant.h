@@ -8,9 +8,11 @@
  * A reuser never receives a schema naming a field it was not granted
  * (R1.0-02, R3.5-08).
  *
- * This version supports the transforms "keep" and "drop"; a grant asking
- * for a transform or a limit that is not enforced yet is refused rather
- * than silently widened.
+ * Each granted field is kept or transformed (transform.h: generalise,
+ * truncate, round, pseudonymise), and its output type is the transformed
+ * one. A grant asking for a limit that is not enforced yet (history_days,
+ * retention_days, rate) is refused rather than silently widened.
+ * docs/grants.md describes the format.
  */
 #ifndef SB_GRANT_H
 #define SB_GRANT_H
@@ -19,8 +21,10 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "crypto.h"
 #include "err.h"
 #include "schema.h"
+#include "transform.h"
 
 /* The output field carrying the subject's per-reuser pseudonym. */
 #define SB_PSEUDONYM_FIELD "pseudonym"
@@ -42,7 +46,9 @@ typedef struct sb_grant_s {
         const sb_schema_t *in;  /* dataset schema (borrowed) */
         sb_schema_t *out;       /* output schema (owned) */
         size_t *map;            /* out field i >= 1 <- in field map[i] */
+        sb_transform_t *tr;     /* out field i >= 1 <- tr[i] of in field */
         size_t map_cnt;
+        int pseudonymises; /* a field is pseudonymised: project needs ps */
 } sb_grant_t;
 
 /*
@@ -67,15 +73,25 @@ int sb_grant_active(const sb_grant_t *g, int64_t now_ms);
 
 /*
  * Projects a dataset record `in` onto the grant's output value `out`
- * (reset first), with `pseudonym` as the subject.
+ * (reset first), with `pseudonym` as the subject and each granted field
+ * transformed. `ps` is the pseudonymiser of the grant's reuser and dataset,
+ * the one that made `pseudonym`; it may be NULL when g->pseudonymises is 0.
+ * Called for every record and every grant: allocates nothing beyond what
+ * Avro C does (transform.h).
  */
-sb_err_t sb_grant_project(const sb_grant_t *g, avro_value_t *in,
-                          const char *pseudonym, avro_value_t *out,
-                          char *errstr, size_t errstr_size);
+sb_err_t sb_grant_project(const sb_grant_t *g, const sb_pseudonymiser_t *ps,
+                          avro_value_t *in, const char *pseudonym,
+                          avro_value_t *out, char *errstr, size_t errstr_size);
 
-/* Builds the output schema JSON of a grant (used by sb_grant_new). */
+/*
+ * Builds the output schema JSON of a grant (used by sb_grant_new):
+ * `fields[i]` of the dataset transformed by `transforms[i]` (NULL: all
+ * kept), in the order given.
+ */
 json_t *sb_grant_output_schema_json(const sb_schema_t *in, const char *grant_id,
-                                    const char *const *fields, size_t field_cnt,
-                                    char *errstr, size_t errstr_size);
+                                    const char *const *fields,
+                                    const sb_transform_t *transforms,
+                                    size_t field_cnt, char *errstr,
+                                    size_t errstr_size);
 
 #endif

@@ -579,8 +579,8 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                         continue;
                 }
                 sb_pseudonymise(gg->ps, subject, strlen(subject), ps);
-                if (sb_grant_project(gg->grant, &d->in, ps, &gg->out, reason,
-                                     sizeof(reason)) ||
+                if (sb_grant_project(gg->grant, gg->ps, &d->in, ps, &gg->out,
+                                     reason, sizeof(reason)) ||
                     sb_schema_encode(gg->grant->out, &gg->out, &gw->buf, reason,
                                      sizeof(reason))) {
                         /* A projection failure is our bug, not the

@@ -44,12 +44,13 @@ static void run_all(sb_gateway_t *gw, sb_reuser_t **ru, int n)
         char errstr[512];
         int i;
 
-        SB_OK_OR_FAIL(sb_gateway_run(gw, NULL, 1500, errstr, sizeof(errstr)),
-                      errstr);
+        SB_OK_OR_FAIL(
+            sb_gateway_run(gw, NULL, SB_TEST_IDLE_MS, errstr, sizeof(errstr)),
+            errstr);
         for (i = 0; i < n; i++)
-                SB_OK_OR_FAIL(
-                    sb_reuser_run(ru[i], NULL, 1500, errstr, sizeof(errstr)),
-                    errstr);
+                SB_OK_OR_FAIL(sb_reuser_run(ru[i], NULL, SB_TEST_IDLE_MS,
+                                            errstr, sizeof(errstr)),
+                              errstr);
 }
 
 static void pseudonym(sb_testenv_t *te, const char *reuser, const char *subject,

@@ -51,8 +51,9 @@ static void check_reuser(sb_testenv_t *te, const char *grant_file,
         sb_testenv_reuser_cfg(te, grant_file, &cfg);
         ru = sb_reuser_new(&cfg, errstr, sizeof(errstr));
         SB_CHECK(ru, "reuser: %s", errstr);
-        SB_OK_OR_FAIL(sb_reuser_run(ru, NULL, 2000, errstr, sizeof(errstr)),
-                      errstr);
+        SB_OK_OR_FAIL(
+            sb_reuser_run(ru, NULL, SB_TEST_IDLE_MS, errstr, sizeof(errstr)),
+            errstr);
         g = sb_reuser_grant(ru);
         SB_CHECK_INT(published, sb_store_count(sb_reuser_store(ru), NULL),
                      "rows stored");
@@ -178,8 +179,9 @@ int main(void)
 
         gw = sb_gateway_new(&te.gw_cfg, te.key, errstr, sizeof(errstr));
         SB_CHECK(gw, "gateway: %s", errstr);
-        SB_OK_OR_FAIL(sb_gateway_run(gw, NULL, 2000, errstr, sizeof(errstr)),
-                      errstr);
+        SB_OK_OR_FAIL(
+            sb_gateway_run(gw, NULL, SB_TEST_IDLE_MS, errstr, sizeof(errstr)),
+            errstr);
         SB_CHECK_INT(2 * records, sb_gateway_stats(gw)->delivered,
                      "records delivered by the gateway");
         SB_CHECK_INT(0, sb_gateway_stats(gw)->quarantined, "quarantined");

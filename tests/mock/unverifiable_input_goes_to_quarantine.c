@@ -131,8 +131,9 @@ int main(void)
 
         gw = sb_gateway_new(&te.gw_cfg, te.key, errstr, sizeof(errstr));
         SB_CHECK(gw, "gateway: %s", errstr);
-        SB_OK_OR_FAIL(sb_gateway_run(gw, NULL, 1500, errstr, sizeof(errstr)),
-                      errstr);
+        SB_OK_OR_FAIL(
+            sb_gateway_run(gw, NULL, SB_TEST_IDLE_MS, errstr, sizeof(errstr)),
+            errstr);
         SB_CHECK_INT(3, sb_gateway_stats(gw)->quarantined,
                      "messages quarantined");
         SB_CHECK_INT(1, sb_gateway_stats(gw)->delivered, "records delivered");

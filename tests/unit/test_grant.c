@@ -4,8 +4,9 @@
  * A reuser receives only the fields its grant keeps, under a schema that
  * names no other field, with the subject id replaced by a pseudonym
  * (R1.0-02 strict minimum, R3.5-08 no data irrelevant to a reuser). A grant
- * is validated strictly; what this version cannot enforce is refused
- * rather than silently widened. Grants are time-limited (R3.7-12).
+ * is validated strictly, transforms included (their values are tested in
+ * test_transforms.c); what this version cannot enforce is refused rather
+ * than silently widened. Grants are time-limited (R3.7-12).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -227,7 +228,8 @@ static json_t *project_round_trip(const sb_grant_t *g, const char *record_text,
                 fail_msg("value: %s", errstr);
         if (sb_avrojson_from_json(g->in->aj, rec, &in, errstr, sizeof(errstr)))
                 fail_msg("dataset record refused: %s", errstr);
-        if (sb_grant_project(g, &in, PSEUDONYM, &out, errstr, sizeof(errstr)))
+        if (sb_grant_project(g, NULL, &in, PSEUDONYM, &out, errstr,
+                             sizeof(errstr)))
                 fail_msg("sb_grant_project: %s", errstr);
         if (sb_schema_encode(g->out, &out, enc, errstr, sizeof(errstr)))
                 fail_msg("sb_schema_encode: %s", errstr);
@@ -506,14 +508,147 @@ static const bad_grant_t bad_grants[] = {
      "\"keep\"}}",
      "grant 'g.json': key 'fields.beneficiary_id': the subject identifier "
      "is never shared; reusers get a pseudonym (subject_key)"},
-    {"transform not supported yet",
-     "{\"fields\": {\"first_name\": \"keep\", \"birth_date\": "
-     "{\"generalise\": \"year\"}}}",
-     "grant 'g.json': key 'fields.birth_date': transform 'generalise' is "
-     "not supported by this version (keep or drop)"},
+    {"pseudonymises the subject id",
+     "{\"fields\": {\"first_name\": \"keep\", \"beneficiary_id\": "
+     "{\"pseudonymise\": true}}}",
+     "grant 'g.json': key 'fields.beneficiary_id': the subject identifier "
+     "is never shared; reusers get a pseudonym (subject_key)"},
     {"misspelt keep", "{\"fields\": {\"first_name\": \"keeep\"}}",
-     "grant 'g.json': key 'fields.first_name': expected \"keep\" or "
-     "\"drop\""},
+     "grant 'g.json': key 'fields.first_name': unknown transform "
+     "\"keeep\"; expected \"keep\", \"drop\" or an object: generalise, "
+     "truncate, round or pseudonymise"},
+    /* Transforms (DESIGN §5): strict shape, parameters and types. */
+    {"unknown transform object",
+     "{\"fields\": {\"first_name\": "
+     "{\"hash\": true}}}",
+     "grant 'g.json': key 'fields.first_name': unknown transform 'hash'; "
+     "expected generalise, truncate, round or pseudonymise"},
+    {"transform object with two keys",
+     "{\"fields\": {\"postcode\": {\"truncate\": 2, \"round\": 1}}}",
+     "grant 'g.json': key 'fields.postcode': a transform object has exactly "
+     "one key, got 2 (truncate, round)"},
+    {"empty transform object", "{\"fields\": {\"postcode\": {}}}",
+     "grant 'g.json': key 'fields.postcode': a transform object has exactly "
+     "one key, got 0"},
+    {"transform is a number", "{\"fields\": {\"postcode\": 2}}",
+     "grant 'g.json': key 'fields.postcode': expected \"keep\", \"drop\" "
+     "or a transform object, got 2"},
+    {"transform is null", "{\"fields\": {\"postcode\": null}}",
+     "grant 'g.json': key 'fields.postcode': expected \"keep\", \"drop\" "
+     "or a transform object, got null"},
+    {"truncate an int", "{\"fields\": {\"household_size\": {\"truncate\": 2}}}",
+     "grant 'g.json': key 'fields.household_size': truncate needs a string "
+     "field, 'household_size' is int"},
+    {"truncate a timestamp",
+     "{\"fields\": {\"updated_at\": {\"truncate\": 4}}}",
+     "grant 'g.json': key 'fields.updated_at': truncate needs a string "
+     "field, 'updated_at' is timestamp-millis"},
+    {"truncate to 0", "{\"fields\": {\"postcode\": {\"truncate\": 0}}}",
+     "grant 'g.json': key 'fields.postcode': truncate needs a whole number "
+     "of characters >= 1, got 0"},
+    {"truncate to 2.5", "{\"fields\": {\"postcode\": {\"truncate\": 2.5}}}",
+     "grant 'g.json': key 'fields.postcode': truncate needs a whole number "
+     "of characters >= 1, got 2.5"},
+    {"truncate to a string",
+     "{\"fields\": {\"postcode\": {\"truncate\": \"2\"}}}",
+     "grant 'g.json': key 'fields.postcode': truncate needs a whole number "
+     "of characters >= 1, got \"2\""},
+    {"generalise to the day",
+     "{\"fields\": {\"birth_date\": {\"generalise\": \"day\"}}}",
+     "grant 'g.json': key 'fields.birth_date': generalise needs \"year\", "
+     "\"month\" or {\"bucket\": W}, got \"day\""},
+    {"generalise to a number",
+     "{\"fields\": {\"birth_date\": {\"generalise\": 2}}}",
+     "grant 'g.json': key 'fields.birth_date': generalise needs \"year\", "
+     "\"month\" or {\"bucket\": W}, got 2"},
+    {"bucket with another key",
+     "{\"fields\": {\"household_size\": {\"generalise\": {\"bucket\": "
+     "2, \"origin\": 1}}}}",
+     "grant 'g.json': key 'fields.household_size': generalise needs "
+     "\"year\", \"month\" or {\"bucket\": W}, got "
+     "{\"bucket\":2,\"origin\":1}"},
+    {"year of a string",
+     "{\"fields\": {\"postcode\": {\"generalise\": \"year\"}}}",
+     "grant 'g.json': key 'fields.postcode': generalise \"year\" needs a "
+     "date or timestamp-millis field, 'postcode' is string"},
+    {"month of a uuid",
+     "{\"fields\": {\"file_id\": {\"generalise\": \"month\"}}}",
+     "grant 'g.json': key 'fields.file_id': generalise \"month\" needs a "
+     "date or timestamp-millis field, 'file_id' is uuid"},
+    {"bucket of width 0",
+     "{\"fields\": {\"household_size\": {\"generalise\": {\"bucket\": "
+     "0}}}}",
+     "grant 'g.json': key 'fields.household_size': bucket width must be a "
+     "number > 0, got 0"},
+    {"bucket of negative width",
+     "{\"fields\": {\"household_size\": {\"generalise\": {\"bucket\": "
+     "-2}}}}",
+     "grant 'g.json': key 'fields.household_size': bucket width must be a "
+     "number > 0, got -2"},
+    {"bucket width not a number",
+     "{\"fields\": {\"household_size\": {\"generalise\": {\"bucket\": "
+     "\"2\"}}}}",
+     "grant 'g.json': key 'fields.household_size': bucket width must be a "
+     "number > 0, got \"2\""},
+    {"bucket of a date",
+     "{\"fields\": {\"birth_date\": {\"generalise\": {\"bucket\": "
+     "7}}}}",
+     "grant 'g.json': key 'fields.birth_date': generalise bucket needs an "
+     "int, long, float, double or decimal field, 'birth_date' is date"},
+    {"bucket of an enum",
+     "{\"fields\": {\"benefit\": {\"generalise\": {\"bucket\": 2}}}}",
+     "grant 'g.json': key 'fields.benefit': generalise bucket needs an int, "
+     "long, float, double or decimal field, 'benefit' is enum "
+     "'BenefitKind'"},
+    {"fractional bucket of an int",
+     "{\"fields\": {\"household_size\": {\"generalise\": {\"bucket\": "
+     "2.5}}}}",
+     "grant 'g.json': key 'fields.household_size': bucket width for int "
+     "field 'household_size' must be a whole number from 1 to 2147483647, "
+     "got 2.5"},
+    {"decimal bucket finer than the scale",
+     "{\"fields\": {\"monthly_amount\": {\"generalise\": {\"bucket\": "
+     "0.001}}}}",
+     "grant 'g.json': key 'fields.monthly_amount': bucket width 0.001 is "
+     "finer than the scale of decimal field 'monthly_amount' (2 decimals)"},
+    {"decimal bucket wider than the range",
+     "{\"fields\": {\"monthly_amount\": {\"generalise\": {\"bucket\": "
+     "100000000}}}}",
+     "grant 'g.json': key 'fields.monthly_amount': bucket width 100000000 "
+     "is wider than the range of decimal field 'monthly_amount' (precision "
+     "9, scale 2)"},
+    {"round an int", "{\"fields\": {\"household_size\": {\"round\": 1}}}",
+     "grant 'g.json': key 'fields.household_size': round needs a float or "
+     "double field, 'household_size' is int"},
+    {"round a nullable string", "{\"fields\": {\"email\": {\"round\": 1}}}",
+     "grant 'g.json': key 'fields.email': round needs a float or double "
+     "field, 'email' is nullable string"},
+    {"round to 11 decimals",
+     "{\"fields\": {\"household_size\": {\"round\": 11}}}",
+     "grant 'g.json': key 'fields.household_size': round needs a whole "
+     "number of decimals from 0 to 10, got 11"},
+    {"round to -1 decimals",
+     "{\"fields\": {\"household_size\": {\"round\": -1}}}",
+     "grant 'g.json': key 'fields.household_size': round needs a whole "
+     "number of decimals from 0 to 10, got -1"},
+    {"pseudonymise false",
+     "{\"fields\": {\"email\": {\"pseudonymise\": false}}}",
+     "grant 'g.json': key 'fields.email': pseudonymise needs true, got "
+     "false"},
+    {"pseudonymise an int",
+     "{\"fields\": {\"income_bracket\": {\"pseudonymise\": true}}}",
+     "grant 'g.json': key 'fields.income_bracket': pseudonymise needs a "
+     "string field, 'income_bracket' is int"},
+    {"pseudonymise a date",
+     "{\"fields\": {\"birth_date\": {\"pseudonymise\": true}}}",
+     "grant 'g.json': key 'fields.birth_date': pseudonymise needs a string "
+     "field, 'birth_date' is date"},
+    {"transform of a field the dataset lacks",
+     "{\"fields\": {\"first_name\": \"keep\", \"shoe_size\": "
+     "{\"generalise\": {\"bucket\": 2}}}}",
+     "grant 'g.json': key 'fields.shoe_size': dataset 'beneficiaries' has "
+     "no field 'shoe_size'"},
+
     {"no field kept",
      "{\"fields\": {\"first_name\": \"drop\", \"beneficiary_id\": "
      "\"drop\"}}",

@@ -53,6 +53,13 @@
                         SB_TEST_FAIL("%s: %s", #expr, errstr);                 \
         } while (0)
 
+/*
+ * How long the agents run without a message before a test takes them for
+ * done. Generous: on a loaded 2-core machine a group join and the first
+ * fetch can take seconds, and a shorter wait made tests miss records.
+ */
+#define SB_TEST_IDLE_MS 4000
+
 /* Paths inside the source tree. */
 #define SB_SCHEMAS_DIR SB_SOURCE_DIR "/schemas"
 
