@@ -2,6 +2,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "envelope.h"
 
 #define ALLOW RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW
 #define LIT   RD_KAFKA_RESOURCE_PATTERN_LITERAL
@@ -390,6 +393,42 @@ static rd_kafka_AclBinding_t *sb_acl_binding(const sb_acl_t *a, char *kerr,
                                        kerr, size);
 }
 
+/*
+ * CreateAcls and DeleteAcls answer once the controller has the change; the
+ * broker that answers DescribeAcls (and authorises fetches) may show it a
+ * moment later. apply returns only when the change is visible, so that a
+ * plan right after it, or a revocation, means what it says.
+ */
+static sb_err_t sb_acls_wait_visible(sb_kadmin_t *ka, const sb_acl_plan_t *plan,
+                                     char *errstr, size_t errstr_size)
+{
+        int64_t deadline = sb_now_ms() + ka->timeout_ms;
+        sb_err_t err;
+        size_t i;
+
+        for (;;) {
+                sb_acl_set_t actual = {0};
+                int done = 1;
+
+                if ((err = sb_acls_describe(ka, &actual, errstr, errstr_size)))
+                        return err;
+                for (i = 0; done && i < plan->create.cnt; i++)
+                        done = sb_acl_set_has(&actual, &plan->create.v[i]);
+                for (i = 0; done && i < plan->remove.cnt; i++)
+                        done = !sb_acl_set_has(&actual, &plan->remove.v[i]);
+                sb_acl_set_release(&actual);
+                if (done)
+                        return SB_OK;
+                if (sb_now_ms() >= deadline)
+                        return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                         "admin: the ACL changes were made "
+                                         "but the broker did not show them "
+                                         "within %d ms",
+                                         ka->timeout_ms);
+                usleep(100000);
+        }
+}
+
 sb_err_t sb_acls_apply(sb_kadmin_t *ka, const sb_acl_plan_t *plan, char *errstr,
                        size_t errstr_size)
 {
@@ -497,5 +536,7 @@ sb_err_t sb_acls_apply(sb_kadmin_t *ka, const sb_acl_plan_t *plan, char *errstr,
                 }
                 rd_kafka_event_destroy(ev);
         }
-        return SB_OK;
+        if (!plan->create.cnt && !plan->remove.cnt)
+                return SB_OK;
+        return sb_acls_wait_visible(ka, plan, errstr, errstr_size);
 }
