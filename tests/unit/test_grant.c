@@ -51,7 +51,7 @@ static const char full_record[] =
     " \"income_bracket\": 4, \"opened_on\": \"2025-09-01\","
     " \"updated_at\": \"2026-11-20T08:15:00.000Z\"}";
 
-#define PSEUDONYM "0123456789abcdef0123456789abcdef"
+#define PSEUDONYM SB_TEST_PSEUDONYM
 
 /*
  * Helpers
@@ -66,6 +66,18 @@ static json_t *load_json(const char *text)
                 fail_msg("bad JSON in test: %s (line %d col %d): %s", jerr.text,
                          jerr.line, jerr.column, text);
         return j;
+}
+
+/* A dataset record, as text, through the grant (sb_test_project_round_trip):
+ * the decoded output as JSON, and the encoded bytes in *enc. */
+static json_t *round_trip(const sb_grant_t *g, const char *record_text,
+                          sb_buf_t *enc)
+{
+        json_t *rec = load_json(record_text);
+        json_t *got = sb_test_project_round_trip(g, NULL, rec, enc);
+
+        json_decref(rec);
+        return got;
 }
 
 static char *dump(const json_t *j)
@@ -209,43 +221,6 @@ static void write_file(const char *dir, const char *name, const char *text)
                 fail_msg("cannot write %s", path);
 }
 
-/*
- * Runs `record_text` (a dataset record) through the grant: JSON -> dataset
- * value -> projection -> single-object encoding -> decode into a fresh
- * value of the output schema -> JSON. Returns the JSON and the encoded
- * bytes in *enc.
- */
-static json_t *project_round_trip(const sb_grant_t *g, const char *record_text,
-                                  sb_buf_t *enc)
-{
-        char errstr[512] = "";
-        avro_value_t in, out, back;
-        json_t *rec = load_json(record_text), *got = NULL;
-
-        if (sb_schema_value_new(g->in, &in, errstr, sizeof(errstr)) ||
-            sb_schema_value_new(g->out, &out, errstr, sizeof(errstr)) ||
-            sb_schema_value_new(g->out, &back, errstr, sizeof(errstr)))
-                fail_msg("value: %s", errstr);
-        if (sb_avrojson_from_json(g->in->aj, rec, &in, errstr, sizeof(errstr)))
-                fail_msg("dataset record refused: %s", errstr);
-        if (sb_grant_project(g, NULL, &in, PSEUDONYM, &out, errstr,
-                             sizeof(errstr)))
-                fail_msg("sb_grant_project: %s", errstr);
-        if (sb_schema_encode(g->out, &out, enc, errstr, sizeof(errstr)))
-                fail_msg("sb_schema_encode: %s", errstr);
-        if (sb_schema_decode(g->out, enc->data, enc->len, &back, errstr,
-                             sizeof(errstr)))
-                fail_msg("sb_schema_decode: %s", errstr);
-        if (sb_avrojson_to_json(g->out->aj, &back, &got, errstr,
-                                sizeof(errstr)))
-                fail_msg("sb_avrojson_to_json: %s", errstr);
-        avro_value_decref(&in);
-        avro_value_decref(&out);
-        avro_value_decref(&back);
-        json_decref(rec);
-        return got;
-}
-
 /* The record restricted to `keys` (NULL-terminated), plus the pseudonym. */
 static json_t *expected_projection(const char *record_text,
                                    const char *const *keys)
@@ -323,7 +298,7 @@ static void projection_removes_every_non_granted_field(void **state)
         }
         free(schema_text);
 
-        got = project_round_trip(g, full_record, &enc);
+        got = round_trip(g, full_record, &enc);
         keys = sorted_keys(got);
         assert_string_equal(
             "benefit,birth_date,first_name,monthly_amount,postcode,pseudonym",
@@ -400,7 +375,7 @@ static void check_named_types_grant(const sb_catalog_t *cat, const char *fields,
         names = field_names(g->out);
         assert_string_equal(expected_names, names);
         free(names);
-        got = project_round_trip(g, named_types_record, &enc);
+        got = round_trip(g, named_types_record, &enc);
         exp = expected_projection(named_types_record, kept);
         assert_json_equal(exp, got);
         assert_bytes_lack(&enc, "P-SECRET-77");
@@ -427,7 +402,7 @@ projection_keeps_named_types_valid_when_their_first_use_is_dropped(void **state)
                     "\"fields\": {\"benefit\": \"keep\"}}",
                     cat);
                 sb_buf_t enc = {0};
-                json_t *got = project_round_trip(g, full_record, &enc);
+                json_t *got = round_trip(g, full_record, &enc);
                 json_t *exp = expected_projection(
                     full_record, (const char *const[]){"benefit", NULL});
 

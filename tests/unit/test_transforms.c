@@ -88,7 +88,7 @@ static const char ben_record[] =
     " \"income_bracket\": 4, \"opened_on\": \"2025-09-01\","
     " \"updated_at\": \"2026-11-20T08:15:00.000Z\"}";
 
-#define PSEUDONYM "0123456789abcdef0123456789abcdef"
+#define PSEUDONYM SB_TEST_PSEUDONYM
 
 /*
  * Helpers
@@ -219,44 +219,6 @@ static json_t *patched(const char *base, const char *patch)
 }
 
 /*
- * Record -> projection -> single-object encoding -> decode with the output
- * schema -> JSON. The encoded bytes are left in *enc when enc is not NULL.
- */
-static json_t *round_trip(const sb_grant_t *g, const sb_pseudonymiser_t *ps,
-                          const json_t *rec, sb_buf_t *enc)
-{
-        char errstr[512] = "";
-        avro_value_t in, out, back;
-        sb_buf_t local = {0};
-        json_t *got = NULL;
-
-        if (!enc)
-                enc = &local;
-        if (sb_schema_value_new(g->in, &in, errstr, sizeof(errstr)) ||
-            sb_schema_value_new(g->out, &out, errstr, sizeof(errstr)) ||
-            sb_schema_value_new(g->out, &back, errstr, sizeof(errstr)))
-                fail_msg("value: %s", errstr);
-        if (sb_avrojson_from_json(g->in->aj, rec, &in, errstr, sizeof(errstr)))
-                fail_msg("dataset record refused: %s", errstr);
-        if (sb_grant_project(g, ps, &in, PSEUDONYM, &out, errstr,
-                             sizeof(errstr)))
-                fail_msg("sb_grant_project: %s", errstr);
-        if (sb_schema_encode(g->out, &out, enc, errstr, sizeof(errstr)))
-                fail_msg("sb_schema_encode: %s", errstr);
-        if (sb_schema_decode(g->out, enc->data, enc->len, &back, errstr,
-                             sizeof(errstr)))
-                fail_msg("sb_schema_decode: %s", errstr);
-        if (sb_avrojson_to_json(g->out->aj, &back, &got, errstr,
-                                sizeof(errstr)))
-                fail_msg("sb_avrojson_to_json: %s", errstr);
-        avro_value_decref(&in);
-        avro_value_decref(&out);
-        avro_value_decref(&back);
-        sb_buf_release(&local);
-        return got;
-}
-
-/*
  * Projects base+patch with a grant of `fields` and checks the output field
  * `name` against `expected` (JSON text).
  */
@@ -268,7 +230,7 @@ static void check_one(const sb_catalog_t *cat, const char *dataset,
         json_t *rec = patched(base, patch), *got, *exp;
         char what[512];
 
-        got = round_trip(g, NULL, rec, NULL);
+        got = sb_test_project_round_trip(g, NULL, rec, NULL);
         exp = load_json(expected);
         snprintf(what, sizeof(what), "%s with %s%s%s", name, fields,
                  patch ? " on " : "", patch ? patch : "");
@@ -738,7 +700,7 @@ static void pseudonymise_uses_the_key_of_the_reuser_and_dataset(void **state)
         assert_int_equal(1, g->pseudonymises);
 
         rec = load_json(ben_record);
-        got = round_trip(g, ps, rec, &enc);
+        got = sb_test_project_round_trip(g, ps, rec, &enc);
         sb_pseudonymise(ps, "elodie.vdm@example.org",
                         strlen("elodie.vdm@example.org"), expected);
         v = json_string_value(json_object_get(got, "email"));
@@ -762,7 +724,7 @@ static void pseudonymise_uses_the_key_of_the_reuser_and_dataset(void **state)
         /* The same key as the subject pseudonym: a field holding a
          * subject id pseudonymises to that subject's pseudonym. */
         json_object_set_new(rec, "email", json_string("BEN-0000421"));
-        got = round_trip(g, ps, rec, NULL);
+        got = sb_test_project_round_trip(g, ps, rec, NULL);
         sb_pseudonymise(ps, "BEN-0000421", strlen("BEN-0000421"), expected);
         assert_string_equal(expected,
                             json_string_value(json_object_get(got, "email")));
@@ -770,7 +732,7 @@ static void pseudonymise_uses_the_key_of_the_reuser_and_dataset(void **state)
 
         /* Null stays null. */
         json_object_set_new(rec, "email", json_null());
-        got = round_trip(g, ps, rec, NULL);
+        got = sb_test_project_round_trip(g, ps, rec, NULL);
         assert_true(json_is_null(json_object_get(got, "email")));
         json_decref(got);
 

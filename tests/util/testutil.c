@@ -181,3 +181,38 @@ void sb_testenv_release(sb_testenv_t *te)
         sb_mockenv_destroy(te->mock);
         sb_test_rmtree(te->dir);
 }
+
+json_t *sb_test_project_round_trip(const sb_grant_t *g,
+                                   const sb_pseudonymiser_t *ps,
+                                   const json_t *rec, sb_buf_t *enc)
+{
+        char errstr[512] = "";
+        avro_value_t in, out, back;
+        sb_buf_t local = {0};
+        json_t *got = NULL;
+
+        if (!enc)
+                enc = &local;
+        if (sb_schema_value_new(g->in, &in, errstr, sizeof(errstr)) ||
+            sb_schema_value_new(g->out, &out, errstr, sizeof(errstr)) ||
+            sb_schema_value_new(g->out, &back, errstr, sizeof(errstr)))
+                SB_TEST_FAIL("value: %s", errstr);
+        if (sb_avrojson_from_json(g->in->aj, rec, &in, errstr, sizeof(errstr)))
+                SB_TEST_FAIL("dataset record refused: %s", errstr);
+        if (sb_grant_project(g, ps, &in, SB_TEST_PSEUDONYM, &out, errstr,
+                             sizeof(errstr)))
+                SB_TEST_FAIL("sb_grant_project: %s", errstr);
+        if (sb_schema_encode(g->out, &out, enc, errstr, sizeof(errstr)))
+                SB_TEST_FAIL("sb_schema_encode: %s", errstr);
+        if (sb_schema_decode(g->out, enc->data, enc->len, &back, errstr,
+                             sizeof(errstr)))
+                SB_TEST_FAIL("sb_schema_decode: %s", errstr);
+        if (sb_avrojson_to_json(g->out->aj, &back, &got, errstr,
+                                sizeof(errstr)))
+                SB_TEST_FAIL("sb_avrojson_to_json: %s", errstr);
+        avro_value_decref(&in);
+        avro_value_decref(&out);
+        avro_value_decref(&back);
+        sb_buf_release(&local);
+        return got;
+}

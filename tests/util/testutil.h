@@ -90,6 +90,20 @@ void sb_testenv_release(sb_testenv_t *te);
 const char *sb_testenv_file(sb_testenv_t *te, const char *name,
                             const char *text);
 
+/* The subject pseudonym the unit tests project with. */
+#define SB_TEST_PSEUDONYM "0123456789abcdef0123456789abcdef"
+
+/*
+ * A dataset record (JSON) through a grant: dataset value -> projection
+ * (with SB_TEST_PSEUDONYM; `ps` may be NULL when the grant pseudonymises no
+ * field) -> single-object encoding -> decode with the output schema ->
+ * JSON (new reference). The encoded bytes are left in *enc when enc is not
+ * NULL. Any failure fails the test.
+ */
+json_t *sb_test_project_round_trip(const sb_grant_t *g,
+                                   const sb_pseudonymiser_t *ps,
+                                   const json_t *rec, sb_buf_t *enc);
+
 /* Removes a directory tree the test made (best effort). */
 void sb_test_rmtree(const char *dir);
 
