@@ -358,8 +358,8 @@ static int bench_round_setup(bench_t *b, const char *ndjson)
         b->env = sb_mockenv_new(3, b->errstr, sizeof(b->errstr));
         if (!b->env)
                 return -1;
-        if (sb_mockenv_topic(b->env, BENCH_IN_TOPIC, b->partitions, b->errstr,
-                             sizeof(b->errstr)) ||
+        if (sb_mockenv_dataset(b->env, "beneficiaries", b->partitions,
+                               b->errstr, sizeof(b->errstr)) ||
             sb_mockenv_topic(b->env, b->grant->topic, b->partitions, b->errstr,
                              sizeof(b->errstr)) ||
             sb_mockenv_topic(b->env, SB_QUARANTINE_TOPIC, 1, b->errstr,

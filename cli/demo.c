@@ -81,10 +81,8 @@ static int sb_demo_setup(sb_demo_t *d)
         d->env = sb_mockenv_new(3, d->errstr, sizeof(d->errstr));
         if (!d->key || !d->env)
                 return -1;
-        if (sb_mockenv_topic(d->env, "sb.in.beneficiaries", 3, d->errstr,
-                             sizeof(d->errstr)) ||
-            sb_mockenv_topic(d->env, SB_QUARANTINE_TOPIC, 1, d->errstr,
-                             sizeof(d->errstr)))
+        if (sb_mockenv_dataset(d->env, "beneficiaries", 3, d->errstr,
+                               sizeof(d->errstr)))
                 return -1;
         for (i = 0; i < d->grant_cnt; i++)
                 if (sb_mockenv_topic(d->env, d->grants[i]->topic, 3, d->errstr,

@@ -1,5 +1,6 @@
 #include "mockenv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 
 sb_mockenv_t *sb_mockenv_new(int brokers, char *errstr, size_t errstr_size)
@@ -43,6 +44,21 @@ sb_err_t sb_mockenv_topic(sb_mockenv_t *env, const char *topic, int partitions,
                 return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
                                  "mock cluster: topic '%s': %s", topic,
                                  rd_kafka_err2str(err));
+        return SB_OK;
+}
+
+sb_err_t sb_mockenv_dataset(sb_mockenv_t *env, const char *dataset,
+                            int partitions, char *errstr, size_t errstr_size)
+{
+        char in[300], state[300];
+
+        snprintf(in, sizeof(in), "sb.in.%s", dataset);
+        snprintf(state, sizeof(state), "_sb.state.%s", dataset);
+        if (sb_mockenv_topic(env, in, partitions, errstr, errstr_size) ||
+            sb_mockenv_topic(env, state, partitions, errstr, errstr_size) ||
+            sb_mockenv_topic(env, "_sb.audit", 1, errstr, errstr_size) ||
+            sb_mockenv_topic(env, "_sb.quarantine", 1, errstr, errstr_size))
+                return SB_ERR_KAFKA;
         return SB_OK;
 }
 

@@ -21,6 +21,13 @@ typedef struct sb_mockenv_s {
 sb_mockenv_t *sb_mockenv_new(int brokers, char *errstr, size_t errstr_size);
 sb_err_t sb_mockenv_topic(sb_mockenv_t *env, const char *topic, int partitions,
                           char *errstr, size_t errstr_size);
+/*
+ * The topics a gateway serving `dataset` needs: sb.in.<dataset> and its
+ * state changelog _sb.state.<dataset> (same partition count), and the
+ * shared _sb.audit and _sb.quarantine.
+ */
+sb_err_t sb_mockenv_dataset(sb_mockenv_t *env, const char *dataset,
+                            int partitions, char *errstr, size_t errstr_size);
 void sb_mockenv_destroy(sb_mockenv_t *env);
 
 /* A kafka config section for the mock: plaintext, insecure_dev. */

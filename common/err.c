@@ -18,6 +18,7 @@ static const char *sb_err_descs[SB_ERR__CNT] = {
     [SB_ERR_NOT_FOUND] = "not found",
     [SB_ERR_TLS_POLICY] = "transport security policy violation",
     [SB_ERR_INTERRUPTED] = "interrupted",
+    [SB_ERR_STATE] = "gateway state error",
 };
 
 const char *sb_err2str(sb_err_t err)

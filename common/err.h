@@ -25,6 +25,7 @@ typedef enum sb_err_e {
         SB_ERR_NOT_FOUND,   /* named thing does not exist */
         SB_ERR_TLS_POLICY,  /* transport security policy refused */
         SB_ERR_INTERRUPTED, /* stopped by a signal */
+        SB_ERR_STATE,       /* gateway state changelog unreadable */
         SB_ERR__CNT
 } sb_err_t;
 

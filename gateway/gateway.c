@@ -9,6 +9,7 @@
 #include "grant.h"
 #include "log.h"
 #include "schema.h"
+#include "state.h"
 
 #define F(name, type, req, def, lo, hi, desc)                                  \
         {                                                                      \
@@ -38,6 +39,14 @@ const sb_config_field_t sb_gateway_cfg_table[] = {
       "Commit the open transaction at least this often"),
     F(commit_records, SB_CFG_INT, 0, "5000", 1, 1000000,
       "Commit the open transaction after this many input messages"),
+    F(transaction_timeout_ms, SB_CFG_INT, 0, "15000", 1000, 900000,
+      "Kafka transaction.timeout.ms: how long the broker keeps a crashed "
+      "instance's open transaction before aborting it, so how long another "
+      "instance taking over its partitions may wait"),
+    F(restore_timeout_ms, SB_CFG_INT, 0, "120000", 1000, 3600000,
+      "Longest wait for the subject state of newly assigned partitions to "
+      "be read back from _sb.state.<dataset>; past it the gateway stops "
+      "rather than process without state"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -47,16 +56,17 @@ typedef struct sb_gw_grant_s {
         sb_grant_t *grant;
         sb_pseudonymiser_t *ps;
         avro_value_t out;
-        json_t *delivered; /* subject id -> true; in memory only */
 } sb_gw_grant_t;
 
 typedef struct sb_gw_dataset_s {
         char *name;
-        char *topic;
+        char *topic;       /* sb.in.<dataset> */
+        char *state_topic; /* _sb.state.<dataset> */
         const sb_schema_t *schema;
         avro_value_t in;
         sb_gw_grant_t **grants;
         size_t grant_cnt;
+        sb_state_t *state;
 } sb_gw_dataset_t;
 
 struct sb_gateway_s {
@@ -73,6 +83,8 @@ struct sb_gateway_s {
         sb_key_t *key;
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
+        rd_kafka_t *restorer; /* reads _sb.state.<dataset> back */
+        char txid[256];
         int assigned;
         int64_t assigned_ms; /* when the last assignment came */
         int in_txn;
@@ -80,6 +92,8 @@ struct sb_gateway_s {
         int64_t txn_start_ms;
         int txn_failed; /* a produce or delivery failed: abort */
         char txn_err[512];
+        int fatal; /* state could not be restored: stop */
+        char fatal_err[512];
         sb_buf_t buf;
         sb_gateway_stats_t stats;
         char source[256];
@@ -101,16 +115,179 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr,
                              size_t errstr_size);
 static void sb_gw_abort(sb_gateway_t *gw, int rewind);
 
+static sb_gw_dataset_t *sb_gw_dataset_of(sb_gateway_t *gw, const char *topic)
+{
+        size_t i;
+
+        for (i = 0; i < gw->dataset_cnt; i++)
+                if (!strcmp(gw->datasets[i].topic, topic))
+                        return &gw->datasets[i];
+        return NULL;
+}
+
+/* The first time a subject's state changes in a transaction. */
+static json_t *sb_gw_touch(sb_gateway_t *gw, sb_gw_dataset_t *d,
+                           const char *subject, int32_t partition)
+{
+        json_t *s = sb_state_touch(d->state, subject, partition);
+
+        if (!s && !gw->txn_failed++)
+                snprintf(gw->txn_err, sizeof(gw->txn_err),
+                         "out of memory updating the state of dataset '%s'",
+                         d->name);
+        return s;
+}
+
+/*
+ * Reads back the subject state of the input partitions in `parts` from
+ * _sb.state.<dataset>, after reading their committed offsets into `parts`.
+ * The order matters: the committed offsets are fetched as stable
+ * (read_committed), so once they are known no transaction that could
+ * still add state to these partitions is open, and reading the changelog
+ * to its end gives exactly the state that goes with those offsets.
+ */
+static sb_err_t sb_gw_restore(sb_gateway_t *gw,
+                              rd_kafka_topic_partition_list_t *parts,
+                              char *errstr, size_t errstr_size)
+{
+        rd_kafka_topic_partition_list_t *state;
+        rd_kafka_resp_err_t kerr;
+        int64_t start = sb_now_ms(), deadline, lo, hi;
+        int i, remaining = 0, loaded = 0;
+        sb_err_t err = SB_OK;
+        char subject[256];
+
+        if (parts->cnt == 0)
+                return SB_OK;
+        kerr = rd_kafka_committed(gw->consumer, parts,
+                                  (int)gw->cfg->restore_timeout_ms);
+        if (kerr)
+                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                 "gateway: cannot read the committed input "
+                                 "offsets: %s",
+                                 rd_kafka_err2str(kerr));
+        state = rd_kafka_topic_partition_list_new(parts->cnt);
+        for (i = 0; i < parts->cnt; i++) {
+                rd_kafka_topic_partition_t *p = &parts->elems[i];
+                sb_gw_dataset_t *d = sb_gw_dataset_of(gw, p->topic);
+
+                if (p->offset < 0)
+                        p->offset = RD_KAFKA_OFFSET_BEGINNING;
+                if (!d)
+                        continue;
+                sb_state_drop_partition(d->state, p->partition);
+                kerr = rd_kafka_query_watermark_offsets(
+                    gw->restorer, d->state_topic, p->partition, &lo, &hi,
+                    (int)gw->cfg->restore_timeout_ms);
+                if (kerr) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_STATE,
+                                        "gateway: state topic '%s' partition "
+                                        "%" PRId32 ": %s (run 'sharebus admin "
+                                        "topics apply')",
+                                        d->state_topic, p->partition,
+                                        rd_kafka_err2str(kerr));
+                        goto done;
+                }
+                if (hi > lo) {
+                        rd_kafka_topic_partition_list_add(state, d->state_topic,
+                                                          p->partition)
+                            ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                        remaining++;
+                }
+        }
+        if (remaining == 0)
+                goto done;
+        if ((kerr = rd_kafka_assign(gw->restorer, state))) {
+                err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                "gateway: cannot read the state topics: %s",
+                                rd_kafka_err2str(kerr));
+                goto done;
+        }
+        deadline = start + gw->cfg->restore_timeout_ms;
+        while (remaining > 0 && !err) {
+                rd_kafka_message_t *m;
+                sb_gw_dataset_t *d = NULL;
+                size_t j;
+
+                if (sb_now_ms() > deadline) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_STATE,
+                                        "gateway: reading the subject state "
+                                        "back took more than %lld ms",
+                                        gw->cfg->restore_timeout_ms);
+                        break;
+                }
+                m = rd_kafka_consumer_poll(gw->restorer, 100);
+                if (!m)
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        rd_kafka_topic_partition_t *tp =
+                            rd_kafka_topic_partition_list_find(
+                                state, rd_kafka_topic_name(m->rkt),
+                                m->partition);
+
+                        if (tp && tp->err == 0) {
+                                tp->err = RD_KAFKA_RESP_ERR__PARTITION_EOF;
+                                remaining--;
+                        }
+                } else if (m->err) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_STATE,
+                                        "gateway: reading '%s': %s",
+                                        rd_kafka_topic_name(m->rkt),
+                                        rd_kafka_message_errstr(m));
+                } else {
+                        for (j = 0; j < gw->dataset_cnt; j++)
+                                if (!strcmp(gw->datasets[j].state_topic,
+                                            rd_kafka_topic_name(m->rkt)))
+                                        d = &gw->datasets[j];
+                        if (!d || !m->key || m->key_len == 0 ||
+                            m->key_len >= sizeof(subject)) {
+                                err = sb_seterr(
+                                    errstr, errstr_size, SB_ERR_STATE,
+                                    "gateway: '%s' partition %" PRId32
+                                    " offset %" PRId64 ": no valid subject "
+                                    "key",
+                                    rd_kafka_topic_name(m->rkt), m->partition,
+                                    m->offset);
+                        } else {
+                                memcpy(subject, m->key, m->key_len);
+                                subject[m->key_len] = '\0';
+                                err = sb_state_load(
+                                    d->state, subject, m->partition, m->payload,
+                                    m->len, errstr, errstr_size);
+                                loaded++;
+                        }
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_assign(gw->restorer, NULL);
+done:
+        rd_kafka_topic_partition_list_destroy(state);
+        if (!err)
+                sb_log(SB_LOG_INFO, "GATEWAY",
+                       "state of %d partition(s) read back: %d change(s) in "
+                       "%" PRId64 " ms",
+                       parts->cnt, loaded, sb_now_ms() - start);
+        return err;
+}
+
 static void sb_gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                rd_kafka_topic_partition_list_t *parts,
                                void *opaque)
 {
         sb_gateway_t *gw = opaque;
         char errstr[512];
+        int i;
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 sb_log(SB_LOG_INFO, "GATEWAY", "assigned %d partition(s)",
                        parts->cnt);
+                /* Never process a partition without its state. */
+                if (sb_gw_restore(gw, parts, gw->fatal_err,
+                                  sizeof(gw->fatal_err))) {
+                        gw->fatal = 1;
+                        rd_kafka_assign(rk, NULL);
+                        return;
+                }
                 rd_kafka_assign(rk, parts);
                 gw->assigned = parts->cnt > 0;
                 gw->assigned_ms = sb_now_ms();
@@ -121,6 +298,14 @@ static void sb_gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         if (gw->in_txn && sb_gw_commit(gw, errstr, sizeof(errstr)))
                 sb_log(SB_LOG_WARN, "GATEWAY",
                        "commit before revocation failed: %s", errstr);
+        for (i = 0; i < parts->cnt; i++) {
+                sb_gw_dataset_t *d =
+                    sb_gw_dataset_of(gw, parts->elems[i].topic);
+
+                if (d)
+                        sb_state_drop_partition(d->state,
+                                                parts->elems[i].partition);
+        }
         sb_log(SB_LOG_INFO, "GATEWAY", "revoked %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, NULL);
         gw->assigned = 0;
@@ -166,10 +351,8 @@ static sb_err_t sb_gw_load(sb_gateway_t *gw, char *errstr, size_t errstr_size)
                 gg->grant = gw->grants[i];
                 gg->ps = sb_pseudonymiser_new(gw->key, gg->grant->reuser,
                                               gg->grant->dataset);
-                gg->delivered = json_object();
-                if (!gg->ps || !gg->delivered ||
-                    sb_schema_value_new(gg->grant->out, &gg->out, errstr,
-                                        errstr_size))
+                if (!gg->ps || sb_schema_value_new(gg->grant->out, &gg->out,
+                                                   errstr, errstr_size))
                         return SB_ERR_NOMEM;
         }
         json_array_foreach(cfg->datasets, i, ds)
@@ -177,9 +360,10 @@ static sb_err_t sb_gw_load(sb_gateway_t *gw, char *errstr, size_t errstr_size)
                 sb_gw_dataset_t *d = &gw->datasets[i];
 
                 d->name = strdup(json_string_value(ds));
-                if (!d->name ||
-                    asprintf(&d->topic, "sb.in.%s", d->name) == -1) {
-                        d->topic = NULL;
+                d->state = sb_state_new();
+                if (!d->name || !d->state ||
+                    asprintf(&d->topic, "sb.in.%s", d->name) == -1 ||
+                    asprintf(&d->state_topic, "_sb.state.%s", d->name) == -1) {
                         return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                          "out of memory");
                 }
@@ -206,14 +390,161 @@ static sb_err_t sb_gw_load(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         return SB_OK;
 }
 
+/* The transactional producer; init_transactions fences any earlier
+ * instance with the same transactional.id and ends its open transaction. */
+static sb_err_t sb_gw_producer_new(sb_gateway_t *gw, char *errstr,
+                                   size_t errstr_size)
+{
+        const sb_gateway_cfg_t *cfg = gw->cfg;
+        rd_kafka_conf_t *conf;
+        rd_kafka_error_t *kerr;
+        char kerrstr[512], timeout[32];
+
+        conf = sb_kafka_producer_conf_new(&cfg->kafka, cfg->client_id, errstr,
+                                          errstr_size);
+        if (!conf)
+                return SB_ERR_CONFIG;
+        snprintf(timeout, sizeof(timeout), "%lld", cfg->transaction_timeout_ms);
+        if (sb_kafka_conf_set(conf, "transactional.id", gw->txid, errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "transaction.timeout.ms", timeout, errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                return SB_ERR_CONFIG;
+        }
+        rd_kafka_conf_set_dr_msg_cb(conf, sb_gw_dr_cb);
+        rd_kafka_conf_set_opaque(conf, gw);
+        gw->producer =
+            rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerrstr, sizeof(kerrstr));
+        if (!gw->producer) {
+                rd_kafka_conf_destroy(conf);
+                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                 "gateway: cannot create producer: %s",
+                                 kerrstr);
+        }
+        kerr = rd_kafka_init_transactions(gw->producer,
+                                          (int)cfg->transaction_timeout_ms * 2);
+        if (kerr) {
+                sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                          "gateway: cannot initialise transactions "
+                          "(transactional.id '%s'): %s",
+                          gw->txid, rd_kafka_error_string(kerr));
+                rd_kafka_error_destroy(kerr);
+                return SB_ERR_KAFKA;
+        }
+        return SB_OK;
+}
+
+/*
+ * The consumer that reads the state changelog back: no group (it is
+ * assigned partitions by hand), read_committed, and told when it reached
+ * the end of a partition.
+ */
+static sb_err_t sb_gw_restorer_new(sb_gateway_t *gw, char *errstr,
+                                   size_t errstr_size)
+{
+        rd_kafka_conf_t *conf;
+        char kerrstr[512], client_id[256];
+
+        snprintf(client_id, sizeof(client_id), "%s-state", gw->cfg->client_id);
+        conf =
+            sb_kafka_conf_new(&gw->cfg->kafka, client_id, errstr, errstr_size);
+        if (!conf)
+                return SB_ERR_CONFIG;
+        /* The group is never joined (no subscribe); librdkafka wants one. */
+        if (sb_kafka_conf_set(conf, "group.id", gw->cfg->group_id, errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "enable.partition.eof", "true", errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "isolation.level", "read_committed", errstr,
+                              errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                return SB_ERR_CONFIG;
+        }
+        gw->restorer =
+            rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerrstr, sizeof(kerrstr));
+        if (!gw->restorer) {
+                rd_kafka_conf_destroy(conf);
+                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                 "gateway: cannot create the state reader: %s",
+                                 kerrstr);
+        }
+        rd_kafka_poll_set_consumer(gw->restorer);
+        return SB_OK;
+}
+
+/* Partitions of `topic`, or -1 if it does not exist. */
+static int sb_gw_partition_cnt(sb_gateway_t *gw, const char *topic,
+                               char *errstr, size_t errstr_size)
+{
+        const struct rd_kafka_metadata *md;
+        rd_kafka_topic_t *rkt;
+        rd_kafka_resp_err_t err;
+        int cnt = -1;
+
+        rkt = rd_kafka_topic_new(gw->restorer, topic, NULL);
+        if (!rkt)
+                return -1;
+        err = rd_kafka_metadata(gw->restorer, 0, rkt, &md, 30000);
+        rd_kafka_topic_destroy(rkt);
+        if (err) {
+                sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                          "gateway: metadata of topic '%s': %s", topic,
+                          rd_kafka_err2str(err));
+                return -1;
+        }
+        if (md->topic_cnt == 1 && !md->topics[0].err)
+                cnt = md->topics[0].partition_cnt;
+        else
+                sb_seterr(errstr, errstr_size, SB_ERR_NOT_FOUND,
+                          "gateway: topic '%s': %s (run 'sharebus admin "
+                          "topics apply')",
+                          topic,
+                          md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
+                                        : "not found");
+        rd_kafka_metadata_destroy(md);
+        return cnt;
+}
+
+/*
+ * The changelog partition of a subject is its input partition, so both
+ * topics must have the same number of partitions.
+ */
+static sb_err_t sb_gw_check_topics(sb_gateway_t *gw, char *errstr,
+                                   size_t errstr_size)
+{
+        size_t i;
+
+        for (i = 0; i < gw->dataset_cnt; i++) {
+                const sb_gw_dataset_t *d = &gw->datasets[i];
+                int in, st;
+
+                if ((in = sb_gw_partition_cnt(gw, d->topic, errstr,
+                                              errstr_size)) < 0 ||
+                    (st = sb_gw_partition_cnt(gw, d->state_topic, errstr,
+                                              errstr_size)) < 0)
+                        return SB_ERR_STATE;
+                if (in != st)
+                        return sb_seterr(errstr, errstr_size, SB_ERR_STATE,
+                                         "gateway: '%s' has %d partition(s) "
+                                         "but '%s' has %d: they must match",
+                                         d->topic, in, d->state_topic, st);
+        }
+        return SB_OK;
+}
+
 sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
                              char *errstr, size_t errstr_size)
 {
         rd_kafka_conf_t *conf = NULL;
         rd_kafka_topic_partition_list_t *topics = NULL;
-        rd_kafka_error_t *kerr;
         rd_kafka_resp_err_t rerr;
-        char kerrstr[512], txid[256], client_id[256];
+        char kerrstr[512], client_id[256];
         sb_gateway_t *gw;
         size_t i;
 
@@ -225,6 +556,11 @@ sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
         gw->cfg = cfg;
         snprintf(gw->source, sizeof(gw->source), "sharebus://gateway/%s",
                  cfg->client_id);
+        snprintf(gw->txid, sizeof(gw->txid), "%s",
+                 cfg->transactional_id ? cfg->transactional_id : "");
+        if (!*gw->txid)
+                snprintf(gw->txid, sizeof(gw->txid), "sb-gateway-%s",
+                         cfg->client_id);
         if (sb_crypto_init(errstr, errstr_size))
                 goto fail;
         if (key) {
@@ -239,43 +575,11 @@ sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
                                errstr_size)) {
                 goto fail;
         }
-        if (sb_gw_load(gw, errstr, errstr_size))
+        if (sb_gw_load(gw, errstr, errstr_size) ||
+            sb_gw_restorer_new(gw, errstr, errstr_size) ||
+            sb_gw_check_topics(gw, errstr, errstr_size) ||
+            sb_gw_producer_new(gw, errstr, errstr_size))
                 goto fail;
-
-        /* Producer: transactional, idempotent. */
-        conf = sb_kafka_producer_conf_new(&cfg->kafka, cfg->client_id, errstr,
-                                          errstr_size);
-        if (!conf)
-                goto fail;
-        snprintf(txid, sizeof(txid), "%s",
-                 cfg->transactional_id ? cfg->transactional_id : "");
-        if (!*txid)
-                snprintf(txid, sizeof(txid), "sb-gateway-%s", cfg->client_id);
-        if (sb_kafka_conf_set(conf, "transactional.id", txid, errstr,
-                              errstr_size) ||
-            sb_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
-                              errstr_size) ||
-            sb_kafka_conf_set(conf, "linger.ms", "5", errstr, errstr_size))
-                goto fail;
-        rd_kafka_conf_set_dr_msg_cb(conf, sb_gw_dr_cb);
-        rd_kafka_conf_set_opaque(conf, gw);
-        gw->producer =
-            rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerrstr, sizeof(kerrstr));
-        if (!gw->producer) {
-                sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                          "gateway: cannot create producer: %s", kerrstr);
-                goto fail;
-        }
-        conf = NULL;
-        kerr = rd_kafka_init_transactions(gw->producer, 30000);
-        if (kerr) {
-                sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                          "gateway: cannot initialise transactions "
-                          "(transactional.id '%s'): %s",
-                          txid, rd_kafka_error_string(kerr));
-                rd_kafka_error_destroy(kerr);
-                goto fail;
-        }
 
         /* Consumer: offsets go through the producer's transactions. */
         snprintf(client_id, sizeof(client_id), "%s-in", cfg->client_id);
@@ -344,33 +648,39 @@ static sb_err_t sb_gw_begin(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         return SB_OK;
 }
 
+/* Moves the consumer back to `parts`' offsets. */
+static void sb_gw_seek(sb_gateway_t *gw, rd_kafka_topic_partition_list_t *parts)
+{
+        rd_kafka_error_t *kerr;
+        int i;
+
+        for (i = 0; i < parts->cnt; i++)
+                if (parts->elems[i].offset < 0)
+                        parts->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+        kerr = rd_kafka_seek_partitions(gw->consumer, parts, 10000);
+        if (kerr) {
+                sb_log(SB_LOG_ERR, "GATEWAY", "rewind failed: %s",
+                       rd_kafka_error_string(kerr));
+                rd_kafka_error_destroy(kerr);
+        }
+}
+
 /* Rewinds the consumer to the last committed offsets of its assignment. */
 static void sb_gw_rewind(sb_gateway_t *gw)
 {
         rd_kafka_topic_partition_list_t *parts;
-        rd_kafka_error_t *kerr;
-        int i;
 
         if (rd_kafka_assignment(gw->consumer, &parts))
                 return;
-        if (parts->cnt > 0 && !rd_kafka_committed(gw->consumer, parts, 10000)) {
-                for (i = 0; i < parts->cnt; i++)
-                        if (parts->elems[i].offset < 0)
-                                parts->elems[i].offset =
-                                    RD_KAFKA_OFFSET_BEGINNING;
-                kerr = rd_kafka_seek_partitions(gw->consumer, parts, 10000);
-                if (kerr) {
-                        sb_log(SB_LOG_ERR, "GATEWAY", "rewind failed: %s",
-                               rd_kafka_error_string(kerr));
-                        rd_kafka_error_destroy(kerr);
-                }
-        }
+        if (parts->cnt > 0 && !rd_kafka_committed(gw->consumer, parts, 10000))
+                sb_gw_seek(gw, parts);
         rd_kafka_topic_partition_list_destroy(parts);
 }
 
 static void sb_gw_abort(sb_gateway_t *gw, int rewind)
 {
         rd_kafka_error_t *kerr;
+        size_t i;
 
         if (!gw->in_txn)
                 return;
@@ -380,6 +690,8 @@ static void sb_gw_abort(sb_gateway_t *gw, int rewind)
                        rd_kafka_error_string(kerr));
                 rd_kafka_error_destroy(kerr);
         }
+        for (i = 0; i < gw->dataset_cnt; i++)
+                sb_state_rollback(gw->datasets[i].state);
         gw->in_txn = 0;
         gw->stats.aborts++;
         if (rewind)
@@ -387,9 +699,89 @@ static void sb_gw_abort(sb_gateway_t *gw, int rewind)
 }
 
 /*
- * Commits the open transaction with the consumer's positions. Branches on
- * the error's kind: retriable -> retry, abortable -> abort and rewind (the
- * messages are processed again), fatal -> stop.
+ * The outcome of a commit is unknown (it timed out). Retrying the commit
+ * is not safe (KAFKA-17754); instead a new producer with the same
+ * transactional.id fences the old one and lets the broker finish or abort
+ * its transaction, and the input offsets and the subject state are read
+ * back from Kafka, whichever way it went.
+ */
+static sb_err_t sb_gw_resync(sb_gateway_t *gw, char *errstr, size_t errstr_size)
+{
+        rd_kafka_topic_partition_list_t *parts;
+        sb_err_t err;
+        size_t i;
+
+        sb_log(SB_LOG_WARN, "GATEWAY",
+               "commit outcome unknown: re-initialising the producer and "
+               "reading offsets and state back");
+        rd_kafka_destroy(gw->producer);
+        gw->producer = NULL;
+        gw->in_txn = 0;
+        for (i = 0; i < gw->dataset_cnt; i++) {
+                sb_state_rollback(gw->datasets[i].state);
+                sb_state_drop_partition(gw->datasets[i].state, -1);
+        }
+        if ((err = sb_gw_producer_new(gw, errstr, errstr_size)))
+                return err;
+        if (rd_kafka_assignment(gw->consumer, &parts))
+                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                 "gateway: cannot read the assignment");
+        err = sb_gw_restore(gw, parts, errstr, errstr_size);
+        if (!err)
+                sb_gw_seek(gw, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        return err;
+}
+
+static void sb_gw_produce(sb_gateway_t *gw, const char *topic,
+                          int32_t partition, const void *key, size_t keylen,
+                          const void *value, size_t len,
+                          rd_kafka_headers_t *hdrs)
+{
+        rd_kafka_resp_err_t err;
+
+        for (;;) {
+                err =
+                    rd_kafka_producev(gw->producer, RD_KAFKA_V_TOPIC(topic),
+                                      RD_KAFKA_V_PARTITION(partition),
+                                      RD_KAFKA_V_KEY(key, keylen),
+                                      RD_KAFKA_V_VALUE((void *)value, len),
+                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                                      RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
+                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+                        break;
+                rd_kafka_poll(gw->producer, 50);
+        }
+        if (err) {
+                if (hdrs)
+                        rd_kafka_headers_destroy(hdrs);
+                if (!gw->txn_failed++)
+                        snprintf(gw->txn_err, sizeof(gw->txn_err),
+                                 "produce to '%s' failed: %s", topic,
+                                 rd_kafka_err2str(err));
+        }
+}
+
+typedef struct sb_gw_state_out_s {
+        sb_gateway_t *gw;
+        sb_gw_dataset_t *d;
+} sb_gw_state_out_t;
+
+static int sb_gw_state_out(const char *subject, int32_t partition,
+                           const char *value, size_t len, void *opaque)
+{
+        sb_gw_state_out_t *o = opaque;
+
+        sb_gw_produce(o->gw, o->d->state_topic, partition, subject,
+                      strlen(subject), value, len, NULL);
+        return 0;
+}
+
+/*
+ * Commits the open transaction with the subject state it changed and the
+ * consumer's positions. Branches on the error's kind: abortable -> abort
+ * and rewind (the messages are processed again), timed out -> re-initialise
+ * and read back (sb_gw_resync), fatal -> stop.
  */
 static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
 {
@@ -397,9 +789,20 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         rd_kafka_consumer_group_metadata_t *cgmd;
         rd_kafka_error_t *kerr = NULL;
         int tries;
+        size_t i;
 
         if (!gw->in_txn)
                 return SB_OK;
+        for (i = 0; i < gw->dataset_cnt && !gw->txn_failed; i++) {
+                sb_gw_state_out_t o = {gw, &gw->datasets[i]};
+
+                if (sb_state_changes(gw->datasets[i].state, sb_gw_state_out,
+                                     &o) &&
+                    !gw->txn_failed++)
+                        snprintf(gw->txn_err, sizeof(gw->txn_err),
+                                 "cannot serialise the state of '%s'",
+                                 gw->datasets[i].name);
+        }
         if (gw->txn_failed) {
                 sb_log(SB_LOG_WARN, "GATEWAY", "aborting transaction: %s",
                        gw->txn_err);
@@ -411,7 +814,8 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
                 cgmd = rd_kafka_consumer_group_metadata(gw->consumer);
                 for (tries = 0; tries < 5; tries++) {
                         kerr = rd_kafka_send_offsets_to_transaction(
-                            gw->producer, offsets, cgmd, -1);
+                            gw->producer, offsets, cgmd,
+                            (int)gw->cfg->transaction_timeout_ms);
                         if (!kerr || !rd_kafka_error_is_retriable(kerr))
                                 break;
                         rd_kafka_error_destroy(kerr);
@@ -420,19 +824,17 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
                 rd_kafka_consumer_group_metadata_destroy(cgmd);
                 rd_kafka_topic_partition_list_destroy(offsets);
         }
-        for (tries = 0; !kerr && tries < 5; tries++) {
-                kerr = rd_kafka_commit_transaction(gw->producer, -1);
-                if (!kerr) {
-                        gw->in_txn = 0;
-                        gw->stats.transactions++;
-                        return SB_OK;
-                }
-                if (!rd_kafka_error_is_retriable(kerr))
-                        break;
-                rd_kafka_error_destroy(kerr);
-                kerr = NULL;
+        if (!kerr)
+                kerr = rd_kafka_commit_transaction(
+                    gw->producer, (int)gw->cfg->transaction_timeout_ms);
+        if (!kerr) {
+                gw->in_txn = 0;
+                gw->stats.transactions++;
+                for (i = 0; i < gw->dataset_cnt; i++)
+                        sb_state_commit(gw->datasets[i].state);
+                return SB_OK;
         }
-        if (kerr && rd_kafka_error_txn_requires_abort(kerr)) {
+        if (rd_kafka_error_txn_requires_abort(kerr)) {
                 sb_log(SB_LOG_WARN, "GATEWAY",
                        "transaction aborted, input rewound: %s",
                        rd_kafka_error_string(kerr));
@@ -440,38 +842,17 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
                 sb_gw_abort(gw, 1);
                 return SB_OK;
         }
+        if (rd_kafka_error_is_retriable(kerr) &&
+            !rd_kafka_error_is_fatal(kerr)) {
+                rd_kafka_error_destroy(kerr);
+                gw->stats.resyncs++;
+                return sb_gw_resync(gw, errstr, errstr_size);
+        }
         sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
                   "gateway: transaction commit failed: %s",
-                  kerr ? rd_kafka_error_string(kerr) : "retries exhausted");
-        if (kerr)
-                rd_kafka_error_destroy(kerr);
+                  rd_kafka_error_string(kerr));
+        rd_kafka_error_destroy(kerr);
         return SB_ERR_KAFKA;
-}
-
-static void sb_gw_produce(sb_gateway_t *gw, const char *topic, const void *key,
-                          size_t keylen, const void *value, size_t len,
-                          rd_kafka_headers_t *hdrs)
-{
-        rd_kafka_resp_err_t err;
-
-        for (;;) {
-                err =
-                    rd_kafka_producev(gw->producer, RD_KAFKA_V_TOPIC(topic),
-                                      RD_KAFKA_V_KEY(key, keylen),
-                                      RD_KAFKA_V_VALUE((void *)value, len),
-                                      RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                      RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
-                if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
-                        break;
-                rd_kafka_poll(gw->producer, 50);
-        }
-        if (err) {
-                rd_kafka_headers_destroy(hdrs);
-                if (!gw->txn_failed++)
-                        snprintf(gw->txn_err, sizeof(gw->txn_err),
-                                 "produce to '%s' failed: %s", topic,
-                                 rd_kafka_err2str(err));
-        }
 }
 
 /* Sends the message as it came to the quarantine topic, with the reason. */
@@ -495,19 +876,9 @@ static void sb_gw_quarantine(sb_gateway_t *gw, const rd_kafka_message_t *m,
         rd_kafka_header_add(hdrs, "sb_origin_partition", -1, num, -1);
         snprintf(num, sizeof(num), "%" PRId64, m->offset);
         rd_kafka_header_add(hdrs, "sb_origin_offset", -1, num, -1);
-        sb_gw_produce(gw, SB_QUARANTINE_TOPIC, m->key, m->key_len, m->payload,
-                      m->len, hdrs);
+        sb_gw_produce(gw, SB_QUARANTINE_TOPIC, RD_KAFKA_PARTITION_UA, m->key,
+                      m->key_len, m->payload, m->len, hdrs);
         gw->stats.quarantined++;
-}
-
-static sb_gw_dataset_t *sb_gw_dataset_of(sb_gateway_t *gw, const char *topic)
-{
-        size_t i;
-
-        for (i = 0; i < gw->dataset_cnt; i++)
-                if (!strcmp(gw->datasets[i].topic, topic))
-                        return &gw->datasets[i];
-        return NULL;
 }
 
 /* The string field `name` of record `v`, or NULL. */
@@ -529,6 +900,32 @@ static int sb_gw_key_is(const rd_kafka_message_t *m, const char *s)
                !memcmp(m->key, s, m->key_len);
 }
 
+static sb_gw_grant_t *sb_gw_grant_of(sb_gw_dataset_t *d, const char *reuser)
+{
+        size_t i;
+
+        for (i = 0; i < d->grant_cnt; i++)
+                if (!strcmp(d->grants[i]->grant->reuser, reuser))
+                        return d->grants[i];
+        return NULL;
+}
+
+/* "<pseudonym>/<record id>" into `key`; returns its length. */
+static size_t sb_gw_record_key(char *key, size_t size, const char *ps,
+                               const char *record_id)
+{
+        int n = snprintf(key, size, "%s/%s", ps, record_id);
+
+        return n < 0 ? 0 : (size_t)n >= size ? size - 1 : (size_t)n;
+}
+
+/*
+ * A record (upsert) or a corrected record (rectification, `event_id` set):
+ * projected into each grant that may receive it. An upsert goes to the
+ * active grants the subject does not block (objection, withdrawn consent,
+ * restriction); a rectification also reaches a reuser that received the
+ * subject while it is restricted, to correct what it holds (GDPR art. 19).
+ */
 static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                          const rd_kafka_message_t *m, sb_envelope_t *env)
 {
@@ -536,8 +933,9 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         char ps[SB_PSEUDONYM_HEXLEN + 1];
         const char *subject, *record_id;
         int64_t now = sb_now_ms();
-        size_t rid_len;
+        int rectify = env->type == SB_EV_RECTIFICATION;
         sb_envelope_t out_env;
+        json_t *state;
         size_t i;
 
         if (env->schema_fp != d->schema->fingerprint) {
@@ -555,27 +953,37 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         }
         subject = sb_gw_string_field(&d->in, d->schema->subject_field);
         record_id = sb_gw_string_field(&d->in, d->schema->record_id_field);
-        rid_len = record_id ? strlen(record_id) : 0;
         if (!subject || !record_id || !sb_gw_key_is(m, subject) ||
-            rid_len > 255) {
+            strlen(record_id) > 255 || strlen(subject) > 255) {
                 sb_gw_quarantine(gw, m,
                                  "the message key is not the record's "
                                  "subject id, or the record id is invalid");
                 return;
         }
-        gw->stats.records_in++;
+        if (rectify)
+                gw->stats.rights_in++;
+        else
+                gw->stats.records_in++;
 
         memset(&out_env, 0, sizeof(out_env));
-        out_env.type = SB_EV_RECORD_UPSERT;
+        out_env.type = env->type;
         snprintf(out_env.source, sizeof(out_env.source), "%s", gw->source);
         snprintf(out_env.time, sizeof(out_env.time), "%s", env->time);
 
+        state = sb_state_get(d->state, subject);
         for (i = 0; i < d->grant_cnt; i++) {
                 sb_gw_grant_t *gg = d->grants[i];
-                int klen;
+                int received =
+                    sb_state_received(state, gg->grant->reuser) != NULL;
+                json_t *s;
 
                 if (!sb_grant_active(gg->grant, now)) {
                         gw->stats.not_shared++;
+                        continue;
+                }
+                if (sb_state_objected(state, gg->grant->purposes) ||
+                    (sb_state_restricted(state) && !(rectify && received))) {
+                        gw->stats.excluded++;
                         continue;
                 }
                 sb_pseudonymise(gg->ps, subject, strlen(subject), ps);
@@ -590,30 +998,153 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                                          reason);
                         return;
                 }
-                sb_uuid4(out_env.id);
+                /* Receipts and status refer to the holder's event id. */
+                if (rectify)
+                        snprintf(out_env.id, sizeof(out_env.id), "%s", env->id);
+                else
+                        sb_uuid4(out_env.id);
                 memcpy(out_env.subject, ps, sizeof(ps));
                 out_env.schema_fp = gg->grant->out->fingerprint;
-                /* "<pseudonym>/<record id>"; both lengths are bounded */
-                memcpy(key, ps, SB_PSEUDONYM_HEXLEN);
-                key[SB_PSEUDONYM_HEXLEN] = '/';
-                memcpy(key + SB_PSEUDONYM_HEXLEN + 1, record_id, rid_len);
-                klen = (int)(SB_PSEUDONYM_HEXLEN + 1 + rid_len);
-                sb_gw_produce(gw, gg->grant->topic, key, (size_t)klen,
+                sb_gw_produce(gw, gg->grant->topic, RD_KAFKA_PARTITION_UA, key,
+                              sb_gw_record_key(key, sizeof(key), ps, record_id),
                               gw->buf.data, gw->buf.len,
                               sb_envelope_headers(&out_env));
-                json_object_set_new(gg->delivered, subject, json_true());
-                gw->stats.delivered++;
+                if (!(s = sb_gw_touch(gw, d, subject, m->partition)) ||
+                    sb_state_add_delivery(s, gg->grant->reuser, record_id)) {
+                        if (!gw->txn_failed++)
+                                snprintf(gw->txn_err, sizeof(gw->txn_err),
+                                         "out of memory");
+                        return;
+                }
+                state = s;
+                if (rectify)
+                        gw->stats.notices++;
+                else
+                        gw->stats.delivered++;
         }
 }
 
+/* The purposes of the decoded rights event, as a new JSON array. */
+static json_t *sb_gw_purposes(avro_value_t *v)
+{
+        json_t *out = json_array();
+        avro_value_t arr, item;
+        const char *s;
+        size_t n = 0, i, len;
+
+        if (!out || avro_value_get_by_name(v, "purposes", &arr, NULL) ||
+            avro_value_get_size(&arr, &n)) {
+                json_decref(out);
+                return NULL;
+        }
+        for (i = 0; i < n; i++) {
+                if (avro_value_get_by_index(&arr, i, &item, NULL) ||
+                    avro_value_get_string(&item, &s, &len) ||
+                    json_array_append_new(out, json_string(s))) {
+                        json_decref(out);
+                        return NULL;
+                }
+        }
+        return out;
+}
+
+/* 1 if `a` and `b` share a purpose; an empty `event` means all. */
+static int sb_gw_purposes_meet(const json_t *grant, const json_t *event)
+{
+        const json_t *x, *y;
+        size_t i, j;
+
+        if (json_array_size(event) == 0)
+                return 1;
+        json_array_foreach(grant, i, x)
+            json_array_foreach(event, j, y) if (json_equal(x, y)) return 1;
+        return 0;
+}
+
+/* Where a reuser's stream is, even if its grant is gone since. */
+typedef struct sb_gw_target_s {
+        const char *reuser;
+        const char *topic;
+        const json_t *purposes; /* NULL: grant gone, always concerned */
+        sb_pseudonymiser_t *ps;
+        char *own_topic;
+        sb_pseudonymiser_t *own_ps;
+} sb_gw_target_t;
+
+static int sb_gw_target(sb_gateway_t *gw, sb_gw_dataset_t *d,
+                        const char *reuser, sb_gw_target_t *t)
+{
+        sb_gw_grant_t *gg = sb_gw_grant_of(d, reuser);
+
+        memset(t, 0, sizeof(*t));
+        t->reuser = reuser;
+        if (gg) {
+                t->topic = gg->grant->topic;
+                t->purposes = gg->grant->purposes;
+                t->ps = gg->ps;
+                return 0;
+        }
+        /* GDPR art. 19 still applies to a reuser whose grant ended. */
+        t->own_ps = sb_pseudonymiser_new(gw->key, reuser, d->name);
+        if (!t->own_ps ||
+            asprintf(&t->own_topic, "sb.out.%s.%s", reuser, d->name) == -1) {
+                t->own_topic = NULL;
+                return -1;
+        }
+        t->topic = t->own_topic;
+        t->ps = t->own_ps;
+        return 0;
+}
+
+static void sb_gw_target_release(sb_gw_target_t *t)
+{
+        free(t->own_topic);
+        sb_pseudonymiser_destroy(t->own_ps);
+}
+
+/* Records one propagation on _sb.audit, in the same transaction. */
+static void sb_gw_audit_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
+                               const sb_envelope_t *env, const json_t *purposes,
+                               json_t *notified)
+{
+        json_t *e;
+        char *v;
+
+        e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:I}", "op",
+                      "rights.propagate", "author", gw->source, "event_id",
+                      env->id, "type", sb_event_type2str(env->type), "dataset",
+                      d->name, "purposes", purposes ? purposes : json_null(),
+                      "notified", notified, "requested_time", env->time, "at",
+                      (json_int_t)sb_now_ms());
+        v = e ? json_dumps(e, JSON_COMPACT) : NULL;
+        if (v)
+                sb_gw_produce(gw, SB_AUDIT_TOPIC, RD_KAFKA_PARTITION_UA,
+                              env->id, strlen(env->id), v, strlen(v), NULL);
+        else if (!gw->txn_failed++)
+                snprintf(gw->txn_err, sizeof(gw->txn_err), "out of memory");
+        free(v);
+        json_decref(e);
+}
+
+/*
+ * A rights event (DESIGN §6). The subject's state changes first; then each
+ * reuser that received the subject and is concerned gets, in its stream,
+ * tombstones for every record key it received (erasure, objection,
+ * withdrawn consent) and the notice, keyed by its pseudonym. Reusers that
+ * never received the subject learn nothing (GDPR art. 19 scope).
+ */
 static void sb_gw_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
                          const rd_kafka_message_t *m, sb_envelope_t *env)
 {
         char reason[512], ps[SB_PSEUDONYM_HEXLEN + 1], subject[256];
-        const char *vs;
-        avro_value_t f;
+        char key[SB_PSEUDONYM_HEXLEN + 1 + 256];
+        const char *vs, *reuser;
+        json_t *purposes = NULL, *notified = NULL, *deliveries = NULL;
+        json_t *s, *rids;
         sb_envelope_t out_env;
-        size_t i;
+        avro_value_t f;
+        void *tmp;
+        int tombstones, notify, forget;
 
         if (env->schema_fp != gw->rights->fingerprint) {
                 snprintf(reason, sizeof(reason),
@@ -639,15 +1170,47 @@ static void sb_gw_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
                                  "subject");
                 return;
         }
-        if (env->type != SB_EV_ERASURE) {
-                snprintf(reason, sizeof(reason),
-                         "rights event type '%s' is not handled by this "
-                         "gateway version; kept here for the platform team",
-                         sb_event_type2str(env->type));
-                sb_gw_quarantine(gw, m, reason);
+        if (env->type == SB_EV_RECORD_DELETE &&
+            (!*env->subject || strlen(env->subject) > 255)) {
+                sb_gw_quarantine(gw, m,
+                                 "a record withdrawal must name the record "
+                                 "id in ce_subject");
                 return;
         }
-        gw->stats.rights_in++;
+        purposes = sb_gw_purposes(&gw->rights_value);
+        notified = json_array();
+        if (!purposes || !notified ||
+            !(s = sb_gw_touch(gw, d, subject, m->partition))) {
+                if (!gw->txn_failed++)
+                        snprintf(gw->txn_err, sizeof(gw->txn_err),
+                                 "out of memory");
+                goto done;
+        }
+        if (env->type == SB_EV_RECORD_DELETE)
+                gw->stats.records_in++;
+        else
+                gw->stats.rights_in++;
+
+        /* The state first: it decides the next records too. */
+        switch (env->type) {
+        case SB_EV_OBJECTION:
+                sb_state_add_purposes(s, "o", purposes);
+                break;
+        case SB_EV_CONSENT_WITHDRAWN:
+                sb_state_add_purposes(s, "w", purposes);
+                break;
+        case SB_EV_CONSENT_GIVEN:
+                sb_state_remove_purposes(s, "w", purposes);
+                break;
+        case SB_EV_RESTRICTION:
+                sb_state_set_restricted(s, 1);
+                break;
+        case SB_EV_RESTRICTION_LIFTED:
+                sb_state_set_restricted(s, 0);
+                break;
+        default:
+                break;
+        }
 
         memset(&out_env, 0, sizeof(out_env));
         out_env.type = env->type;
@@ -657,35 +1220,97 @@ static void sb_gw_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
         snprintf(out_env.time, sizeof(out_env.time), "%s", env->time);
         out_env.schema_fp = gw->rights->fingerprint;
 
-        /* GDPR art. 19: only the reusers that received the subject. */
-        for (i = 0; i < d->grant_cnt; i++) {
-                sb_gw_grant_t *gg = d->grants[i];
+        /* Held: forgetting the last reuser removes "d" from the state. */
+        deliveries = json_incref(json_object_get(s, "d"));
+        json_object_foreach_safe(deliveries, tmp, reuser, rids)
+        {
+                sb_gw_target_t t;
+                const char *rid;
+                json_t *one;
 
-                if (!json_object_get(gg->delivered, subject))
-                        continue;
-                sb_pseudonymise(gg->ps, subject, strlen(subject), ps);
-                if (avro_value_get_by_name(&gw->rights_value, "subject", &f,
-                                           NULL) ||
-                    avro_value_set_string(&f, ps) ||
-                    sb_schema_encode(gw->rights, &gw->rights_value, &gw->buf,
-                                     reason, sizeof(reason))) {
+                if (sb_gw_target(gw, d, reuser, &t)) {
+                        sb_gw_target_release(&t);
                         if (!gw->txn_failed++)
                                 snprintf(gw->txn_err, sizeof(gw->txn_err),
-                                         "rights notice: %.480s", reason);
-                        return;
+                                         "out of memory");
+                        goto done;
                 }
-                /* Later grants must see the holder's subject again. */
-                if (avro_value_set_string(&f, subject)) {
-                        gw->txn_failed++;
-                        return;
+                switch (env->type) {
+                case SB_EV_ERASURE:
+                        tombstones = notify = forget = 1;
+                        break;
+                case SB_EV_OBJECTION:
+                case SB_EV_CONSENT_WITHDRAWN:
+                        tombstones = notify = forget =
+                            !t.purposes ||
+                            sb_gw_purposes_meet(t.purposes, purposes);
+                        break;
+                case SB_EV_RESTRICTION:
+                case SB_EV_RESTRICTION_LIFTED:
+                        tombstones = forget = 0;
+                        notify = 1;
+                        break;
+                default: /* consent given, record withdrawal */
+                        tombstones = notify = forget = 0;
+                        break;
                 }
-                snprintf(out_env.subject, sizeof(out_env.subject), "%s", ps);
-                sb_gw_produce(gw, gg->grant->topic, ps, strlen(ps),
-                              gw->buf.data, gw->buf.len,
-                              sb_envelope_headers(&out_env));
-                json_object_del(gg->delivered, subject);
-                gw->stats.notices++;
+                sb_pseudonymise(t.ps, subject, strlen(subject), ps);
+                if (env->type == SB_EV_RECORD_DELETE &&
+                    (one = json_object_get(rids, env->subject))) {
+                        (void)one;
+                        sb_gw_produce(gw, t.topic, RD_KAFKA_PARTITION_UA, key,
+                                      sb_gw_record_key(key, sizeof(key), ps,
+                                                       env->subject),
+                                      NULL, 0, NULL);
+                        json_object_del(rids, env->subject);
+                        json_array_append_new(notified, json_string(reuser));
+                        gw->stats.tombstones++;
+                }
+                if (tombstones) {
+                        json_object_foreach(rids, rid, one)
+                        {
+                                sb_gw_produce(
+                                    gw, t.topic, RD_KAFKA_PARTITION_UA, key,
+                                    sb_gw_record_key(key, sizeof(key), ps, rid),
+                                    NULL, 0, NULL);
+                                gw->stats.tombstones++;
+                        }
+                }
+                if (notify) {
+                        if (avro_value_get_by_name(&gw->rights_value, "subject",
+                                                   &f, NULL) ||
+                            avro_value_set_string(&f, ps) ||
+                            sb_schema_encode(gw->rights, &gw->rights_value,
+                                             &gw->buf, reason,
+                                             sizeof(reason)) ||
+                            avro_value_set_string(&f, subject)) {
+                                if (!gw->txn_failed++)
+                                        snprintf(
+                                            gw->txn_err, sizeof(gw->txn_err),
+                                            "rights notice: %.480s", reason);
+                                sb_gw_target_release(&t);
+                                goto done;
+                        }
+                        snprintf(out_env.subject, sizeof(out_env.subject), "%s",
+                                 ps);
+                        sb_gw_produce(gw, t.topic, RD_KAFKA_PARTITION_UA, ps,
+                                      strlen(ps), gw->buf.data, gw->buf.len,
+                                      sb_envelope_headers(&out_env));
+                        json_array_append_new(notified, json_string(reuser));
+                        gw->stats.notices++;
+                }
+                if (forget || json_object_size(rids) == 0)
+                        sb_state_forget_reuser(s, reuser);
+                sb_gw_target_release(&t);
         }
+        json_decref(deliveries);
+        deliveries = NULL;
+        if (env->type != SB_EV_RECORD_DELETE)
+                sb_gw_audit_rights(gw, d, env, purposes, notified);
+done:
+        json_decref(deliveries);
+        json_decref(purposes);
+        json_decref(notified);
 }
 
 static void sb_gw_process(sb_gateway_t *gw, const rd_kafka_message_t *m)
@@ -703,11 +1328,21 @@ static void sb_gw_process(sb_gateway_t *gw, const rd_kafka_message_t *m)
                 sb_gw_quarantine(gw, m, reason);
                 return;
         }
-        if (env.type == SB_EV_RECORD_UPSERT)
+        switch (env.type) {
+        case SB_EV_RECORD_UPSERT:
+        case SB_EV_RECTIFICATION:
                 sb_gw_record(gw, d, m, &env);
-        else if (sb_event_type_is_rights(env.type))
+                break;
+        case SB_EV_RECORD_DELETE:
+        case SB_EV_ERASURE:
+        case SB_EV_OBJECTION:
+        case SB_EV_CONSENT_WITHDRAWN:
+        case SB_EV_CONSENT_GIVEN:
+        case SB_EV_RESTRICTION:
+        case SB_EV_RESTRICTION_LIFTED:
                 sb_gw_rights(gw, d, m, &env);
-        else {
+                break;
+        default:
                 snprintf(reason, sizeof(reason),
                          "event type '%s' is not handled by this gateway "
                          "version",
@@ -729,6 +1364,12 @@ sb_err_t sb_gateway_run(sb_gateway_t *gw, volatile sig_atomic_t *stop,
                 m = rd_kafka_consumer_poll(gw->consumer, 50);
                 rd_kafka_poll(gw->producer, 0);
                 now = sb_now_ms();
+                if (gw->fatal) {
+                        if (m)
+                                rd_kafka_message_destroy(m);
+                        return sb_seterr(errstr, errstr_size, SB_ERR_STATE,
+                                         "%s", gw->fatal_err);
+                }
                 if (m && m->err) {
                         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                 sb_log(SB_LOG_WARN, "GATEWAY", "consumer: %s",
@@ -765,6 +1406,15 @@ const sb_gateway_stats_t *sb_gateway_stats(const sb_gateway_t *gw)
         return &gw->stats;
 }
 
+size_t sb_gateway_subjects(const sb_gateway_t *gw)
+{
+        size_t i, n = 0;
+
+        for (i = 0; i < gw->dataset_cnt; i++)
+                n += sb_state_size(gw->datasets[i].state);
+        return n;
+}
+
 void sb_gateway_destroy(sb_gateway_t *gw)
 {
         size_t i;
@@ -774,6 +1424,10 @@ void sb_gateway_destroy(sb_gateway_t *gw)
         if (gw->consumer) {
                 rd_kafka_consumer_close(gw->consumer);
                 rd_kafka_destroy(gw->consumer);
+        }
+        if (gw->restorer) {
+                rd_kafka_consumer_close(gw->restorer);
+                rd_kafka_destroy(gw->restorer);
         }
         if (gw->producer) {
                 if (gw->in_txn)
@@ -785,9 +1439,11 @@ void sb_gateway_destroy(sb_gateway_t *gw)
 
                 if (d->in.iface)
                         avro_value_decref(&d->in);
+                sb_state_destroy(d->state);
                 free(d->grants);
                 free(d->name);
                 free(d->topic);
+                free(d->state_topic);
         }
         free(gw->datasets);
         for (i = 0; gw->gw_grants && i < gw->grant_cnt; i++) {
@@ -796,7 +1452,6 @@ void sb_gateway_destroy(sb_gateway_t *gw)
                 if (gg->out.iface)
                         avro_value_decref(&gg->out);
                 sb_pseudonymiser_destroy(gg->ps);
-                json_decref(gg->delivered);
         }
         free(gw->gw_grants);
         sb_grants_destroy(gw->grants, gw->grant_cnt);

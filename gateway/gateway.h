@@ -9,8 +9,12 @@
  * received the subject. What cannot be verified or decoded goes to
  * _sb.quarantine with the reason: nothing is silently dropped.
  *
- * This version keeps the record of deliveries in memory; it is lost on
- * restart (the durable changelog is a later step).
+ * Rights events (DESIGN §6) change the subject's state (gateway/state.h):
+ * deliveries per reuser, objections, withdrawn consents, restriction. The
+ * state is written to the compacted changelog _sb.state.<dataset> in the
+ * same transaction as the outputs and the input offsets, and read back
+ * for each partition an instance is assigned, so several instances share
+ * the work and a crash loses nothing.
  */
 #ifndef SB_GATEWAY_H
 #define SB_GATEWAY_H
@@ -32,11 +36,14 @@ typedef struct sb_gateway_cfg_s {
         char *transactional_id;
         long long commit_interval_ms;
         long long commit_records;
+        long long transaction_timeout_ms;
+        long long restore_timeout_ms;
 } sb_gateway_cfg_t;
 
 extern const sb_config_field_t sb_gateway_cfg_table[];
 
 #define SB_QUARANTINE_TOPIC "_sb.quarantine"
+#define SB_AUDIT_TOPIC      "_sb.audit"
 
 typedef struct sb_gateway_stats_s {
         size_t records_in;   /* records consumed */
@@ -44,6 +51,10 @@ typedef struct sb_gateway_stats_s {
         size_t delivered;    /* records produced to reuser streams */
         size_t notices;      /* rights notices produced to reusers */
         size_t not_shared;   /* record x grant pairs refused (inactive) */
+        size_t excluded;     /* record x grant pairs refused (objection,
+                                withdrawn consent, restriction) */
+        size_t tombstones;   /* record keys withdrawn from reuser streams */
+        size_t resyncs;      /* commits of unknown outcome, read back */
         size_t quarantined;  /* messages sent to the quarantine topic */
         size_t transactions; /* committed */
         size_t aborts;       /* aborted and rewound */
@@ -68,6 +79,8 @@ sb_err_t sb_gateway_run(sb_gateway_t *gw, volatile sig_atomic_t *stop,
                         int idle_exit_ms, char *errstr, size_t errstr_size);
 
 const sb_gateway_stats_t *sb_gateway_stats(const sb_gateway_t *gw);
+/* Subjects whose state this instance holds (its assigned partitions). */
+size_t sb_gateway_subjects(const sb_gateway_t *gw);
 
 /* Leaves the group and closes the clients. */
 void sb_gateway_destroy(sb_gateway_t *gw);

@@ -32,11 +32,8 @@ void sb_testenv_init(sb_testenv_t *te)
         te->key = sb_key_random();
         te->mock = sb_mockenv_new(3, errstr, sizeof(errstr));
         SB_CHECK(te->mock, "mock cluster: %s", errstr);
-        SB_OK_OR_FAIL(sb_mockenv_topic(te->mock, "sb.in.beneficiaries", 3,
-                                       errstr, sizeof(errstr)),
-                      errstr);
-        SB_OK_OR_FAIL(sb_mockenv_topic(te->mock, SB_QUARANTINE_TOPIC, 1, errstr,
-                                       sizeof(errstr)),
+        SB_OK_OR_FAIL(sb_mockenv_dataset(te->mock, "beneficiaries", 3, errstr,
+                                         sizeof(errstr)),
                       errstr);
         sb_testenv_cfg(sb_holder_cfg_table, &te->holder_cfg,
                        json_pack("{s:o, s:s}", "kafka",
