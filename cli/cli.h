@@ -25,6 +25,7 @@ typedef struct sb_cmd_s {
 int sb_cmd_holder(int argc, char **argv);
 int sb_cmd_gateway(int argc, char **argv);
 int sb_cmd_reuser(int argc, char **argv);
+int sb_cmd_keys(int argc, char **argv);
 int sb_cmd_demo(int argc, char **argv);
 int sb_cmd_config(int argc, char **argv);
 int sb_cmd_admin(int argc, char **argv);

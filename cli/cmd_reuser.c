@@ -20,8 +20,14 @@ static int sb_reuser_usage(const char *why)
                 "\n"
                 "Consumes this reuser's stream, stores each record in the "
                 "SQLite database,\n"
-                "applies erasures, and keeps consumed offsets in the same SQL "
+                "applies rights notices (erasure, objection, consent "
+                "withdrawal, restriction,\n"
+                "rectification) and keeps consumed offsets in the same SQL "
                 "transactions.\n"
+                "Each rights event applied gets a receipt signed with the "
+                "key in\n"
+                "signing_key_file, published to sb.ack.<reuser> "
+                "(receipts_topic).\n"
                 "--exit-when-idle MS  stop once nothing arrived for MS "
                 "milliseconds\n");
         return why ? SB_EXIT_USAGE : SB_EXIT_OK;
@@ -95,11 +101,17 @@ done:
         if (ru) {
                 st = sb_reuser_stats(ru);
                 fprintf(stderr,
-                        "reuser: %zu record(s) stored, %zu erasure(s) "
-                        "applied (%zu row(s)), %zu tombstone(s), %zu "
-                        "refused\n",
-                        st->records, st->erasures, st->erased_rows, st->deleted,
-                        st->rejected);
+                        "reuser: %zu record(s) stored, %zu tombstone(s), "
+                        "%zu refused; rights applied: %zu erasure(s) (%zu "
+                        "row(s)), %zu objection(s), %zu consent "
+                        "withdrawal(s) (%zu row(s)), %zu restriction(s), "
+                        "%zu lifted, %zu rectification(s), %zu seen "
+                        "again; %zu receipt(s) sent\n",
+                        st->records, st->deleted, st->rejected, st->erasures,
+                        st->erased_rows, st->objections, st->consent_withdrawn,
+                        st->rights_rows, st->restrictions,
+                        st->restrictions_lifted, st->rectifications,
+                        st->rights_duplicates, st->receipts_sent);
         }
         sb_reuser_destroy(ru);
         sb_config_release(sb_reuser_cfg_table, &cfg);

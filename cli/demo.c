@@ -14,6 +14,7 @@
 #include "mockenv.h"
 #include "reuser.h"
 #include "sample.h"
+#include "sign.h"
 #include "store.h"
 
 #define SB_DEMO_IDLE_MS 2000
@@ -108,19 +109,41 @@ static int sb_demo_setup(sb_demo_t *d)
         if (!d->ru_cfg || !d->reusers)
                 return -1;
         for (i = 0; i < d->grant_cnt; i++) {
-                char db[700];
+                char db[700], sk[700], pk[700];
+                sb_signkey_t *key;
+                int err;
 
                 snprintf(db, sizeof(db), "%s/%s.db", d->workdir,
                          d->grants[i]->reuser);
                 unlink(db);
+                /* Each reuser signs its receipts with its own key. */
+                snprintf(sk, sizeof(sk), "%s/%s.key", d->workdir,
+                         d->grants[i]->reuser);
+                snprintf(pk, sizeof(pk), "%s/%s.pub", d->workdir,
+                         d->grants[i]->reuser);
+                unlink(sk);
+                unlink(pk);
+                key = sb_signkey_generate();
+                if (!key) {
+                        snprintf(d->errstr, sizeof(d->errstr),
+                                 "demo: out of memory");
+                        return -1;
+                }
+                err =
+                    sb_signkey_save(key, sk, pk, d->errstr, sizeof(d->errstr));
+                sb_signkey_destroy(key);
+                if (err || sb_mockenv_ack_topic(d->env, d->grants[i]->reuser,
+                                                d->errstr, sizeof(d->errstr)))
+                        return -1;
                 if (sb_demo_cfg(
                         d, sb_reuser_cfg_table, &d->ru_cfg[i],
-                        json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "kafka",
-                                  sb_mockenv_kafka_json(d->env), "reuser",
-                                  d->grants[i]->reuser, "dataset",
+                        json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
+                                  "kafka", sb_mockenv_kafka_json(d->env),
+                                  "reuser", d->grants[i]->reuser, "dataset",
                                   d->grants[i]->dataset, "grant_file",
                                   d->grants[i]->origin, "schemas_dir",
-                                  o->schemas_dir, "database", db),
+                                  o->schemas_dir, "database", db,
+                                  "signing_key_file", sk),
                         "demo reuser config"))
                         return -1;
         }
@@ -273,15 +296,26 @@ static int sb_demo_main(sb_demo_t *d)
         }
         fprintf(out, "\n4. holder published erasure %s for subject %s\n",
                 event_id, subject);
-        fprintf(out, "   %-22s %-34s %6s %6s\n", "reuser", "pseudonym",
-                "before", "after");
+        fprintf(out, "   %-22s %-34s %6s %6s %8s\n", "reuser", "pseudonym",
+                "before", "after", "receipt");
         for (i = 0; i < d->grant_cnt; i++) {
                 int64_t after =
                     sb_store_count(sb_reuser_store(d->reusers[i]), ps[i]);
+                size_t receipts = sb_reuser_stats(d->reusers[i])->receipts_sent;
 
-                fprintf(out, "   %-22s %-34s %6lld %6lld\n",
+                fprintf(out, "   %-22s %-34s %6lld %6lld %8s\n",
                         d->grants[i]->reuser, ps[i], (long long)before[i],
-                        (long long)after);
+                        (long long)after,
+                        receipts    ? "signed"
+                        : before[i] ? "MISSING"
+                                    : "-");
+                if (before[i] > 0 && receipts != 1) {
+                        fprintf(out,
+                                "  FAIL: %s sent %zu receipt(s) for the "
+                                "erasure, expected 1\n",
+                                d->grants[i]->reuser, receipts);
+                        failed = 1;
+                }
                 if (after != 0) {
                         fprintf(out,
                                 "  FAIL: %s still holds %lld row(s) of "
@@ -304,8 +338,9 @@ static int sb_demo_main(sb_demo_t *d)
                 failed ? "demo FAILED"
                        : "demo passed: the erasure reached "
                          "every reuser that had the subject, "
-                         "and no reuser holds a field its "
-                         "grant does not name");
+                         "each sent a signed receipt, and no "
+                         "reuser holds a field its grant does "
+                         "not name");
         return failed;
 }
 

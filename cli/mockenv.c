@@ -1,6 +1,7 @@
 #include "mockenv.h"
 
 #include <stdio.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 sb_mockenv_t *sb_mockenv_new(int brokers, char *errstr, size_t errstr_size)
@@ -59,6 +60,21 @@ sb_err_t sb_mockenv_dataset(sb_mockenv_t *env, const char *dataset,
             sb_mockenv_topic(env, "_sb.audit", 1, errstr, errstr_size) ||
             sb_mockenv_topic(env, "_sb.quarantine", 1, errstr, errstr_size))
                 return SB_ERR_KAFKA;
+        return SB_OK;
+}
+
+sb_err_t sb_mockenv_ack_topic(sb_mockenv_t *env, const char *reuser,
+                              char *errstr, size_t errstr_size)
+{
+        rd_kafka_resp_err_t err;
+        char topic[256];
+
+        snprintf(topic, sizeof(topic), "sb.ack.%s", reuser);
+        err = rd_kafka_mock_topic_create(env->mcluster, topic, 1, 1);
+        if (err && err != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                 "mock cluster: topic '%s': %s", topic,
+                                 rd_kafka_err2str(err));
         return SB_OK;
 }
 

@@ -28,6 +28,12 @@ sb_err_t sb_mockenv_topic(sb_mockenv_t *env, const char *topic, int partitions,
  */
 sb_err_t sb_mockenv_dataset(sb_mockenv_t *env, const char *dataset,
                             int partitions, char *errstr, size_t errstr_size);
+/*
+ * Creates sb.ack.<reuser>, the reuser's receipt topic (one partition, as
+ * `admin topics` plans it); one that exists already is kept.
+ */
+sb_err_t sb_mockenv_ack_topic(sb_mockenv_t *env, const char *reuser,
+                              char *errstr, size_t errstr_size);
 void sb_mockenv_destroy(sb_mockenv_t *env);
 
 /* A kafka config section for the mock: plaintext, insecure_dev. */

@@ -17,6 +17,7 @@ static const char *sb_event_names[SB_EV__CNT] = {
     [SB_EV_CONSENT_GIVEN] = "sharebus.rights.consent-given",
     [SB_EV_RESTRICTION] = "sharebus.rights.restriction",
     [SB_EV_RESTRICTION_LIFTED] = "sharebus.rights.restriction-lifted",
+    [SB_EV_RECEIPT] = "sharebus.receipt",
 };
 
 const char *sb_event_type2str(sb_event_type_t t)
@@ -42,7 +43,7 @@ sb_event_type_t sb_event_type_parse(const char *s)
 
 int sb_event_type_is_rights(sb_event_type_t t)
 {
-        return t >= SB_EV_ERASURE && t < SB_EV__CNT;
+        return t >= SB_EV_ERASURE && t <= SB_EV_RESTRICTION_LIFTED;
 }
 
 int64_t sb_now_ms(void)

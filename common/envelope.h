@@ -24,6 +24,7 @@ typedef enum {
         SB_EV_CONSENT_GIVEN,
         SB_EV_RESTRICTION,
         SB_EV_RESTRICTION_LIFTED,
+        SB_EV_RECEIPT, /* a reuser's receipt on sb.ack.<reuser>; not a right */
         SB_EV__CNT
 } sb_event_type_t;
 
@@ -31,6 +32,7 @@ typedef enum {
 const char *sb_event_type2str(sb_event_type_t t);
 /* From the ce_type string or from a short name ("erasure", "upsert"). */
 sb_event_type_t sb_event_type_parse(const char *s);
+/* Erasure .. restriction-lifted: the types a holder may publish. */
 int sb_event_type_is_rights(sb_event_type_t t);
 
 typedef struct sb_envelope_s {

@@ -14,11 +14,22 @@ enum {
         SB_STMT_DELETE_RECORD,
         SB_STMT_DELETE_SUBJECT,
         SB_STMT_RIGHTS,
+        SB_STMT_RIGHT_FIND,
+        SB_STMT_RESTRICT,
+        SB_STMT_UNRESTRICT,
+        SB_STMT_IS_RESTRICTED,
+        SB_STMT_MARK_ROWS,
         SB_STMT_REJECT,
         SB_STMT_GET_OFFSET,
         SB_STMT_SET_OFFSET,
         SB_STMT_COUNT_ALL,
         SB_STMT_COUNT_SUBJECT,
+        SB_STMT_COUNT_USABLE_ALL,
+        SB_STMT_COUNT_USABLE_SUBJECT,
+        SB_STMT_RECEIPT_ADD,
+        SB_STMT_RECEIPT_PENDING,
+        SB_STMT_RECEIPT_SENT,
+        SB_STMT_RECEIPT_COUNT,
         SB_STMT__CNT
 };
 
@@ -116,6 +127,14 @@ static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
                  "CREATE TABLE IF NOT EXISTS sb_rights (event_id TEXT PRIMARY "
                  "KEY, type TEXT NOT NULL, pseudonym TEXT NOT NULL, "
                  "rows_affected INTEGER NOT NULL, applied_at TEXT NOT NULL);"
+                 "CREATE TABLE IF NOT EXISTS sb_restricted (pseudonym TEXT "
+                 "PRIMARY KEY, event_id TEXT NOT NULL, since INTEGER NOT "
+                 "NULL);"
+                 "CREATE TABLE IF NOT EXISTS sb_receipts (event_id TEXT "
+                 "PRIMARY KEY, value BLOB NOT NULL, sent INTEGER NOT NULL "
+                 "DEFAULT 0);"
+                 "CREATE INDEX IF NOT EXISTS sb_receipts_sent ON sb_receipts "
+                 "(sent);"
                  "CREATE TABLE IF NOT EXISTS sb_rejected (topic TEXT NOT "
                  "NULL, partition INTEGER NOT NULL, offset INTEGER NOT NULL, "
                  "reason TEXT NOT NULL, at TEXT NOT NULL);",
@@ -180,20 +199,28 @@ static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
         {
                 char *p;
 
+                /* `restricted` mirrors sb_restricted for readers of
+                 * `records`; records_usable is what the reuser may use. */
                 if (asprintf(&p,
                              "%s, restricted INTEGER NOT NULL DEFAULT 0, "
                              "received_at TEXT NOT NULL, PRIMARY KEY (\"%s\", "
                              "record_id));"
                              "CREATE INDEX IF NOT EXISTS records_subject ON "
-                             "records (\"%s\");",
-                             create, SB_PSEUDONYM_FIELD,
+                             "records (\"%s\");"
+                             "CREATE VIEW IF NOT EXISTS records_usable AS "
+                             "SELECT * FROM records WHERE NOT EXISTS (SELECT "
+                             "1 FROM sb_restricted WHERE "
+                             "sb_restricted.pseudonym = records.\"%s\");",
+                             create, SB_PSEUDONYM_FIELD, SB_PSEUDONYM_FIELD,
                              SB_PSEUDONYM_FIELD) == -1)
                         goto nomem;
                 free(create);
                 create = p;
                 if (asprintf(&upsert,
                              "INSERT OR REPLACE INTO records (%s, "
-                             "received_at) VALUES (%s, ?%zu)",
+                             "restricted, received_at) VALUES (%s, EXISTS "
+                             "(SELECT 1 FROM sb_restricted WHERE pseudonym = "
+                             "?1), ?%zu)",
                              cols, qs, st->field_cnt + 2) == -1)
                         goto nomem;
         }
@@ -235,8 +262,23 @@ static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
                         "DELETE FROM records WHERE \"" SB_PSEUDONYM_FIELD
                         "\" = ?1",
                     [SB_STMT_RIGHTS] =
-                        "INSERT OR REPLACE INTO sb_rights VALUES (?1, ?2, "
-                        "?3, ?4, ?5)",
+                        "INSERT INTO sb_rights (event_id, type, pseudonym, "
+                        "rows_affected, applied_at) VALUES (?1, ?2, ?3, ?4, "
+                        "?5)",
+                    [SB_STMT_RIGHT_FIND] =
+                        "SELECT type, pseudonym, rows_affected, applied_at "
+                        "FROM sb_rights WHERE event_id = ?1",
+                    [SB_STMT_RESTRICT] =
+                        "INSERT OR REPLACE INTO sb_restricted (pseudonym, "
+                        "event_id, since) VALUES (?1, ?2, ?3)",
+                    [SB_STMT_UNRESTRICT] =
+                        "DELETE FROM sb_restricted WHERE pseudonym = ?1",
+                    [SB_STMT_IS_RESTRICTED] =
+                        "SELECT COUNT(*) FROM sb_restricted WHERE pseudonym "
+                        "= ?1",
+                    [SB_STMT_MARK_ROWS] =
+                        "UPDATE records SET restricted = ?2 WHERE "
+                        "\"" SB_PSEUDONYM_FIELD "\" = ?1",
                     [SB_STMT_REJECT] =
                         "INSERT INTO sb_rejected VALUES (?1, ?2, ?3, ?4, ?5)",
                     [SB_STMT_GET_OFFSET] =
@@ -249,6 +291,21 @@ static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
                     [SB_STMT_COUNT_SUBJECT] =
                         "SELECT COUNT(*) FROM records WHERE "
                         "\"" SB_PSEUDONYM_FIELD "\" = ?1",
+                    [SB_STMT_COUNT_USABLE_ALL] =
+                        "SELECT COUNT(*) FROM records_usable",
+                    [SB_STMT_COUNT_USABLE_SUBJECT] =
+                        "SELECT COUNT(*) FROM records_usable WHERE "
+                        "\"" SB_PSEUDONYM_FIELD "\" = ?1",
+                    [SB_STMT_RECEIPT_ADD] =
+                        "INSERT INTO sb_receipts (event_id, value, sent) "
+                        "VALUES (?1, ?2, 0)",
+                    [SB_STMT_RECEIPT_PENDING] =
+                        "SELECT event_id, value FROM sb_receipts WHERE sent "
+                        "= 0 ORDER BY rowid LIMIT ?1",
+                    [SB_STMT_RECEIPT_SENT] =
+                        "UPDATE sb_receipts SET sent = 1 WHERE event_id = ?1",
+                    [SB_STMT_RECEIPT_COUNT] =
+                        "SELECT COUNT(*) FROM sb_receipts WHERE sent = ?1",
                 };
 
                 for (i = 0; i < SB_STMT__CNT; i++) {
@@ -430,31 +487,268 @@ sb_err_t sb_store_delete_record(sb_store_t *st, const char *pseudonym,
         return sb_store_step(st, q, "deleting a record", errstr, errstr_size);
 }
 
-sb_err_t sb_store_erase_subject(sb_store_t *st, const char *event_id,
-                                const char *pseudonym, int64_t *rowsp,
-                                char *errstr, size_t errstr_size)
+/* A one-row, one-integer query bound to `text` (may be NULL: no bind). */
+static int64_t sb_store_count_of(sb_store_t *st, int stmt, const char *text)
 {
-        sqlite3_stmt *q = st->stmt[SB_STMT_DELETE_SUBJECT];
-        char now[32];
-        sb_err_t err;
-        int64_t rows;
+        sqlite3_stmt *q = st->stmt[stmt];
+        int64_t n = -1;
+
+        if (text)
+                sqlite3_bind_text(q, 1, text, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) == SQLITE_ROW)
+                n = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        return n;
+}
+
+sb_err_t sb_store_right_find(sb_store_t *st, const char *event_id, int *foundp,
+                             sb_store_right_t *right, char *errstr,
+                             size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_RIGHT_FIND];
+        sb_err_t err = SB_OK;
+        int rc;
+
+        *foundp = 0;
+        sqlite3_bind_text(q, 1, event_id, -1, SQLITE_TRANSIENT);
+        rc = sqlite3_step(q);
+        if (rc == SQLITE_ROW) {
+                *foundp = 1;
+                if (right) {
+                        const unsigned char *t = sqlite3_column_text(q, 0);
+                        const unsigned char *p = sqlite3_column_text(q, 1);
+                        const unsigned char *a = sqlite3_column_text(q, 3);
+
+                        snprintf(right->type, sizeof(right->type), "%s",
+                                 t ? (const char *)t : "");
+                        snprintf(right->pseudonym, sizeof(right->pseudonym),
+                                 "%s", p ? (const char *)p : "");
+                        right->rows = sqlite3_column_int64(q, 2);
+                        snprintf(right->applied_at, sizeof(right->applied_at),
+                                 "%s", a ? (const char *)a : "");
+                }
+        } else if (rc != SQLITE_DONE) {
+                err = sb_store_sqlerr(st, "looking up a rights event", errstr,
+                                      errstr_size);
+        }
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        return err;
+}
+
+/* Sets the rows' `restricted` column of `pseudonym` to `on`. */
+static sb_err_t sb_store_mark_rows(sb_store_t *st, const char *pseudonym,
+                                   int on, char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_MARK_ROWS];
 
         sqlite3_bind_text(q, 1, pseudonym, -1, SQLITE_TRANSIENT);
-        if ((err = sb_store_step(st, q, "erasing a subject", errstr,
-                                 errstr_size)))
+        sqlite3_bind_int(q, 2, on);
+        return sb_store_step(st, q, "marking rows", errstr, errstr_size);
+}
+
+static sb_err_t sb_store_unrestrict(sb_store_t *st, const char *pseudonym,
+                                    char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_UNRESTRICT];
+
+        sqlite3_bind_text(q, 1, pseudonym, -1, SQLITE_TRANSIENT);
+        return sb_store_step(st, q, "lifting a restriction", errstr,
+                             errstr_size);
+}
+
+sb_err_t sb_store_apply_right(sb_store_t *st, const char *event_id,
+                              sb_event_type_t type, const char *pseudonym,
+                              int64_t applied_at, int64_t *rowsp, int *appliedp,
+                              char *errstr, size_t errstr_size)
+{
+        sb_store_right_t prev;
+        sqlite3_stmt *q;
+        char when[32];
+        int64_t rows = 0;
+        sb_err_t err;
+        int found;
+
+        *appliedp = 0;
+        if ((err = sb_store_right_find(st, event_id, &found, &prev, errstr,
+                                       errstr_size)))
                 return err;
-        rows = sqlite3_changes64(st->db);
+        if (found) {
+                *rowsp = prev.rows;
+                return SB_OK;
+        }
+        switch (type) {
+        case SB_EV_ERASURE:
+        case SB_EV_OBJECTION:
+        case SB_EV_CONSENT_WITHDRAWN:
+                q = st->stmt[SB_STMT_DELETE_SUBJECT];
+                sqlite3_bind_text(q, 1, pseudonym, -1, SQLITE_TRANSIENT);
+                if ((err = sb_store_step(st, q, "deleting a subject's rows",
+                                         errstr, errstr_size)))
+                        return err;
+                rows = sqlite3_changes64(st->db);
+                /* An erased subject leaves nothing behind but the record
+                 * of its erasure (sb_rights, sb_receipts). */
+                if (type == SB_EV_ERASURE &&
+                    (err = sb_store_unrestrict(st, pseudonym, errstr,
+                                               errstr_size)))
+                        return err;
+                break;
+        case SB_EV_RESTRICTION:
+                q = st->stmt[SB_STMT_RESTRICT];
+                sqlite3_bind_text(q, 1, pseudonym, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_text(q, 2, event_id, -1, SQLITE_TRANSIENT);
+                sqlite3_bind_int64(q, 3, applied_at);
+                if ((err = sb_store_step(st, q, "restricting a subject", errstr,
+                                         errstr_size)) ||
+                    (err = sb_store_mark_rows(st, pseudonym, 1, errstr,
+                                              errstr_size)))
+                        return err;
+                if ((rows = sb_store_count(st, pseudonym)) < 0)
+                        return sb_store_sqlerr(st, "counting a subject's rows",
+                                               errstr, errstr_size);
+                break;
+        case SB_EV_RESTRICTION_LIFTED:
+                if ((err = sb_store_unrestrict(st, pseudonym, errstr,
+                                               errstr_size)) ||
+                    (err = sb_store_mark_rows(st, pseudonym, 0, errstr,
+                                              errstr_size)))
+                        return err;
+                if ((rows = sb_store_count(st, pseudonym)) < 0)
+                        return sb_store_sqlerr(st, "counting a subject's rows",
+                                               errstr, errstr_size);
+                break;
+        case SB_EV_RECTIFICATION:
+                rows = 1;
+                break;
+        default:
+                return sb_seterr(errstr, errstr_size, SB_ERR_INVALID_ARG,
+                                 "store '%s': event type '%s' is not a "
+                                 "rights event a store applies",
+                                 st->path,
+                                 sb_event_type2str(type)
+                                     ? sb_event_type2str(type)
+                                     : "unknown");
+        }
         q = st->stmt[SB_STMT_RIGHTS];
-        sb_time_format(sb_now_ms(), now);
+        sb_time_format(applied_at, when);
         sqlite3_bind_text(q, 1, event_id, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(q, 2, "erasure", -1, SQLITE_STATIC);
+        sqlite3_bind_text(q, 2, sb_event_type2str(type), -1, SQLITE_STATIC);
         sqlite3_bind_text(q, 3, pseudonym, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int64(q, 4, rows);
-        sqlite3_bind_text(q, 5, now, -1, SQLITE_TRANSIENT);
-        if (rowsp)
-                *rowsp = rows;
-        return sb_store_step(st, q, "recording a rights event", errstr,
+        sqlite3_bind_text(q, 5, when, -1, SQLITE_TRANSIENT);
+        if ((err = sb_store_step(st, q, "recording a rights event", errstr,
+                                 errstr_size)))
+                return err;
+        *rowsp = rows;
+        *appliedp = 1;
+        return SB_OK;
+}
+
+int sb_store_is_restricted(sb_store_t *st, const char *pseudonym)
+{
+        return sb_store_count_of(st, SB_STMT_IS_RESTRICTED, pseudonym) > 0;
+}
+
+sb_err_t sb_store_receipt_add(sb_store_t *st, const char *event_id,
+                              const void *value, size_t len, char *errstr,
+                              size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_RECEIPT_ADD];
+
+        sqlite3_bind_text(q, 1, event_id, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_blob64(q, 2, value, len, SQLITE_TRANSIENT);
+        return sb_store_step(st, q, "recording a receipt", errstr, errstr_size);
+}
+
+void sb_store_receipts_free(sb_store_receipt_t *list, size_t cnt)
+{
+        size_t i;
+
+        for (i = 0; list && i < cnt; i++)
+                free(list[i].value);
+        free(list);
+}
+
+sb_err_t sb_store_receipt_pending(sb_store_t *st, size_t max,
+                                  sb_store_receipt_t **listp, size_t *cntp,
+                                  char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_RECEIPT_PENDING];
+        sb_store_receipt_t *list = NULL;
+        size_t cnt = 0;
+        sb_err_t err = SB_OK;
+        int rc;
+
+        *listp = NULL;
+        *cntp = 0;
+        if (max == 0)
+                return SB_OK;
+        sqlite3_bind_int64(q, 1, (sqlite3_int64)max);
+        while ((rc = sqlite3_step(q)) == SQLITE_ROW) {
+                const unsigned char *id = sqlite3_column_text(q, 0);
+                const void *v = sqlite3_column_blob(q, 1);
+                size_t len = (size_t)sqlite3_column_bytes(q, 1);
+                sb_store_receipt_t *r, *grown;
+
+                grown = realloc(list, (cnt + 1) * sizeof(*list));
+                if (!grown) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                        "out of memory");
+                        goto done;
+                }
+                list = grown;
+                r = &list[cnt];
+                snprintf(r->event_id, sizeof(r->event_id), "%s",
+                         id ? (const char *)id : "");
+                r->len = len;
+                r->value = malloc(len ? len : 1);
+                if (!r->value) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                        "out of memory");
+                        goto done;
+                }
+                if (len)
+                        memcpy(r->value, v, len);
+                cnt++;
+        }
+        if (rc != SQLITE_DONE)
+                err = sb_store_sqlerr(st, "listing receipts", errstr,
+                                      errstr_size);
+done:
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        if (err) {
+                sb_store_receipts_free(list, cnt);
+                return err;
+        }
+        *listp = list;
+        *cntp = cnt;
+        return SB_OK;
+}
+
+sb_err_t sb_store_receipt_mark_sent(sb_store_t *st, const char *event_id,
+                                    char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_RECEIPT_SENT];
+
+        sqlite3_bind_text(q, 1, event_id, -1, SQLITE_TRANSIENT);
+        return sb_store_step(st, q, "marking a receipt sent", errstr,
                              errstr_size);
+}
+
+int64_t sb_store_receipt_count(sb_store_t *st, int sent)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_RECEIPT_COUNT];
+        int64_t n = -1;
+
+        sqlite3_bind_int(q, 1, sent ? 1 : 0);
+        if (sqlite3_step(q) == SQLITE_ROW)
+                n = sqlite3_column_int64(q, 0);
+        sqlite3_reset(q);
+        sqlite3_clear_bindings(q);
+        return n;
 }
 
 sb_err_t sb_store_reject(sb_store_t *st, const char *topic, int32_t partition,
@@ -502,17 +796,17 @@ sb_err_t sb_store_set_offset(sb_store_t *st, const char *topic,
 
 int64_t sb_store_count(sb_store_t *st, const char *pseudonym)
 {
-        sqlite3_stmt *q =
-            st->stmt[pseudonym ? SB_STMT_COUNT_SUBJECT : SB_STMT_COUNT_ALL];
-        int64_t n = -1;
+        return sb_store_count_of(
+            st, pseudonym ? SB_STMT_COUNT_SUBJECT : SB_STMT_COUNT_ALL,
+            pseudonym);
+}
 
-        if (pseudonym)
-                sqlite3_bind_text(q, 1, pseudonym, -1, SQLITE_TRANSIENT);
-        if (sqlite3_step(q) == SQLITE_ROW)
-                n = sqlite3_column_int64(q, 0);
-        sqlite3_reset(q);
-        sqlite3_clear_bindings(q);
-        return n;
+int64_t sb_store_count_usable(sb_store_t *st, const char *pseudonym)
+{
+        return sb_store_count_of(st,
+                                 pseudonym ? SB_STMT_COUNT_USABLE_SUBJECT
+                                           : SB_STMT_COUNT_USABLE_ALL,
+                                 pseudonym);
 }
 
 json_t *sb_store_columns(sb_store_t *st)

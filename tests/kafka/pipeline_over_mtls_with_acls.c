@@ -7,6 +7,7 @@
  */
 #include "crypto.h"
 #include "sample.h"
+#include "sign.h"
 #include "world.h"
 
 #define SUBJECTS 40
@@ -112,15 +113,27 @@ int main(void)
                  sb_gateway_stats(gw)->delivered, 2 * records);
 
         for (i = 0; i < 2; i++) {
+                char sk[600], pk[600];
+                sb_signkey_t *sign = sb_signkey_generate();
+
+                /* Receipts are signed with the reuser's own key. */
+                snprintf(sk, sizeof(sk), "%s/%s.key", w.dir, reusers[i]);
+                snprintf(pk, sizeof(pk), "%s/%s.pub", w.dir, reusers[i]);
+                SB_CHECK(sign, "sb_signkey_generate");
+                SB_OK_OR_FAIL(
+                    sb_signkey_save(sign, sk, pk, errstr, sizeof(errstr)),
+                    errstr);
+                sb_signkey_destroy(sign);
                 snprintf(path, sizeof(path), "%s/%s.json", w.grants_dir,
                          i == 0 ? "stats" : "desk");
                 memset(&rcfg[i], 0, sizeof(rcfg[i]));
                 cfg_apply(sb_reuser_cfg_table, &rcfg[i],
-                          json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "kafka",
-                                    kafka_json(&ru_kc[i]), "reuser", reusers[i],
-                                    "dataset", "beneficiaries", "grant_file",
-                                    path, "schemas_dir", SB_SCHEMAS_DIR,
-                                    "database", ":memory:"));
+                          json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
+                                    "kafka", kafka_json(&ru_kc[i]), "reuser",
+                                    reusers[i], "dataset", "beneficiaries",
+                                    "grant_file", path, "schemas_dir",
+                                    SB_SCHEMAS_DIR, "database",
+                                    ":memory:", "signing_key_file", sk));
                 ru[i] = sb_reuser_new(&rcfg[i], errstr, sizeof(errstr));
                 SB_CHECK(ru[i], "reuser over mTLS: %s", errstr);
                 SB_OK_OR_FAIL(
@@ -175,6 +188,10 @@ int main(void)
                     errstr);
                 SB_CHECK_INT(0, sb_store_count(sb_reuser_store(ru[i]), ps),
                              "rows of the erased subject");
+                /* Its receipt went out on sb.ack.<reuser>, which only
+                 * this reuser may write. */
+                SB_CHECK_INT(1, sb_reuser_stats(ru[i])->receipts_sent,
+                             "receipts the broker acknowledged");
         }
         printf("over mTLS with ACLs: %zu records to 2 reusers, erasure %s "
                "applied by both\n",

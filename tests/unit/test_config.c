@@ -71,7 +71,8 @@ typedef struct bad_config_s {
 #define KAFKA "\"kafka\": {\"bootstrap_servers\": \"broker:9093\"}"
 #define REUSER_KEYS                                                            \
         "\"reuser\": \"energy-desk\", \"dataset\": \"beneficiaries\", "        \
-        "\"grant_file\": \"g.json\", \"database\": \"r.db\""
+        "\"grant_file\": \"g.json\", \"database\": \"r.db\", "                 \
+        "\"signing_key_file\": \"r.key\""
 #define GATEWAY_KEYS                                                           \
         "\"datasets\": [\"beneficiaries\"], \"grants_dir\": \"grants\", "      \
         "\"pseudonym_key_file\": \"key.hex\""
@@ -228,6 +229,8 @@ static void defaults_apply_when_keys_are_absent(void **state)
         assert_string_equal("g.json", ru.grant_file);
         assert_string_equal("schemas", ru.schemas_dir);
         assert_string_equal("r.db", ru.database);
+        assert_string_equal("r.key", ru.signing_key_file);
+        assert_null(ru.receipts_topic);
         assert_null(ru.group_id);
         assert_int_equal(500, ru.batch_records);
         sb_config_release(sb_reuser_cfg_table, &ru);

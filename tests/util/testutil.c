@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "sign.h"
 
 static void sb_testenv_cfg(const sb_config_field_t *table, void *target,
                            json_t *obj)
@@ -84,20 +85,36 @@ void sb_testenv_grant(sb_testenv_t *te, const char *file, const char *json)
 void sb_testenv_reuser_cfg(sb_testenv_t *te, const char *grant_file,
                            sb_reuser_cfg_t *cfg)
 {
-        char path[600], db[600], errstr[512];
+        char path[600], db[600], sk[600], pk[600], errstr[512];
+        sb_signkey_t *key;
         sb_grant_t *g;
 
         snprintf(path, sizeof(path), "%s/%s", te->grants_dir, grant_file);
         g = sb_grant_load(path, te->cat, errstr, sizeof(errstr));
         SB_CHECK(g, "grant: %s", errstr);
         snprintf(db, sizeof(db), "%s/%s.db", te->dir, g->reuser);
+        /* The reuser's receipt signing key, made once: a restarted agent
+         * signs with the same key. */
+        snprintf(sk, sizeof(sk), "%s/%s.key", te->dir, g->reuser);
+        snprintf(pk, sizeof(pk), "%s/%s.pub", te->dir, g->reuser);
+        if (access(sk, F_OK) != 0) {
+                key = sb_signkey_generate();
+                SB_CHECK(key, "sb_signkey_generate");
+                SB_OK_OR_FAIL(
+                    sb_signkey_save(key, sk, pk, errstr, sizeof(errstr)),
+                    errstr);
+                sb_signkey_destroy(key);
+        }
+        SB_OK_OR_FAIL(
+            sb_mockenv_ack_topic(te->mock, g->reuser, errstr, sizeof(errstr)),
+            errstr);
         memset(cfg, 0, sizeof(*cfg));
         sb_testenv_cfg(sb_reuser_cfg_table, cfg,
-                       json_pack("{s:o, s:s, s:s, s:s, s:s, s:s}", "kafka",
+                       json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}", "kafka",
                                  sb_mockenv_kafka_json(te->mock), "reuser",
                                  g->reuser, "dataset", g->dataset, "grant_file",
                                  path, "schemas_dir", SB_SCHEMAS_DIR,
-                                 "database", db));
+                                 "database", db, "signing_key_file", sk));
         sb_grant_destroy(g);
 }
 

@@ -81,7 +81,12 @@ typedef struct sb_testenv_s {
 void sb_testenv_init(sb_testenv_t *te);
 /* Writes a grant file (JSON text) and creates its output topic. */
 void sb_testenv_grant(sb_testenv_t *te, const char *file, const char *json);
-/* A reuser config for the grant file written by sb_testenv_grant(). */
+/*
+ * A reuser config for the grant file written by sb_testenv_grant(): its
+ * database is dir/<reuser>.db, its receipt signing key dir/<reuser>.key
+ * (public key dir/<reuser>.pub; made on the first call, kept after), and
+ * its receipt topic sb.ack.<reuser> exists on the mock.
+ */
 void sb_testenv_reuser_cfg(sb_testenv_t *te, const char *grant_file,
                            sb_reuser_cfg_t *cfg);
 void sb_testenv_release(sb_testenv_t *te);
