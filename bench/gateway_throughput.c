@@ -362,8 +362,6 @@ static int bench_round_setup(bench_t *b, const char *ndjson)
                                b->errstr, sizeof(b->errstr)) ||
             sb_mockenv_topic(b->env, b->grant->topic, b->partitions, b->errstr,
                              sizeof(b->errstr)) ||
-            sb_mockenv_topic(b->env, SB_QUARANTINE_TOPIC, 1, b->errstr,
-                             sizeof(b->errstr)) ||
             sb_mockenv_topic(b->env, BENCH_PIPE_TOPIC, b->partitions, b->errstr,
                              sizeof(b->errstr)))
                 return -1;

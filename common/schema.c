@@ -399,7 +399,7 @@ sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
 {
         const unsigned char *payload, *p, *end;
         avro_reader_t r;
-        uint64_t fp;
+        uint64_t fp = 0;
         sb_err_t err;
 
         if ((err = sb_soe_fingerprint(buf, len, &fp, errstr, errstr_size)))

@@ -36,6 +36,7 @@ void sb_world_init(sb_world_t *w)
         snprintf(w->dir, sizeof(w->dir), "/tmp/sbworld-XXXXXX");
         SB_CHECK(mkdtemp(w->dir), "mkdtemp");
         snprintf(w->grants_dir, sizeof(w->grants_dir), "%s/grants", w->dir);
+        snprintf(w->schemas_dir, sizeof(w->schemas_dir), "%s", SB_SCHEMAS_DIR);
         SB_CHECK(mkdir(w->grants_dir, 0700) == 0, "mkdir grants");
         sb_brokerenv_mtls_cfg(&w->be, &w->admin_kc);
 }
@@ -96,7 +97,7 @@ void sb_world_platform(sb_world_t *w, const char *body)
                 "{%s, \"grants_dir\": \"%s\", \"schemas_dir\": \"%s\", "
                 "\"replication_factor\": 1, \"min_insync_replicas\": 1, "
                 "\"partitions\": 3}",
-                body, w->grants_dir, SB_SCHEMAS_DIR);
+                body, w->grants_dir, w->schemas_dir);
         fclose(fp);
         sb_platform_destroy(w->pf);
         w->pf = sb_platform_load(w->platform_path, errstr, sizeof(errstr));

@@ -18,6 +18,7 @@ typedef struct sb_world_s {
         char dir[256];
         char grants_dir[300];
         char platform_path[300];
+        char schemas_dir[300];   /* the repository's schemas/ unless changed */
         sb_kafka_cfg_t admin_kc; /* the platform administrator (mTLS) */
         sb_platform_t *pf;
         sb_kadmin_t *ka;
