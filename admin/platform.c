@@ -18,7 +18,18 @@ const sb_config_field_t sb_admin_cfg_table[] = {
      "The platform declaration: holders, gateway, reusers, datasets, "
      "topic settings"},
     {"timeout_ms", SB_CFG_INT, offsetof(sb_admin_cfg_t, timeout_ms), 0, "30000",
-     1000, 600000, NULL, "Longest wait for one Admin API request"},
+     1000, 600000, NULL,
+     "Longest wait for one Admin API request, or for reading a topic to its "
+     "end (`sharebus rights`)"},
+    {"receipt_deadline_ms", SB_CFG_INT,
+     offsetof(sb_admin_cfg_t, receipt_deadline_ms), 0, "86400000", 1000,
+     31 * DAY_MS, NULL,
+     "How long a reuser's signed receipt for a rights event may take after "
+     "the gateway notified it before `sharebus rights` reports it overdue "
+     "and `rights watch` raises an alert (default one day; "
+     "`--deadline` overrides it). GDPR art. 12(3) gives the controller one "
+     "month to answer the person, everything included, so a machine "
+     "receipt's deadline is much shorter"},
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 
@@ -99,6 +110,71 @@ static int sb_pf_principals(const json_t *a, const char *origin,
         return 0;
 }
 
+/* A 64-hex-character Ed25519 public key into `pub`; -1 if it is not one. */
+static int sb_pf_pubkey(const char *hex,
+                        unsigned char pub[SB_SIGN_PUBLIC_BYTES])
+{
+        const char *end;
+        size_t len;
+
+        if (!hex || strlen(hex) != 2 * SB_SIGN_PUBLIC_BYTES ||
+            sodium_hex2bin(pub, SB_SIGN_PUBLIC_BYTES, hex, strlen(hex), NULL,
+                           &len, &end) != 0 ||
+            len != SB_SIGN_PUBLIC_BYTES || *end)
+                return -1;
+        return 0;
+}
+
+/*
+ * Optional: a non-empty array of distinct Ed25519 public keys, each the
+ * 64 hex characters of a NAME.pub written by `sharebus keys generate`.
+ */
+static int sb_pf_receipt_keys(const json_t *a, const char *origin,
+                              const char *where, char *errstr,
+                              size_t errstr_size)
+{
+        unsigned char pub[SB_SIGN_PUBLIC_BYTES], other[SB_SIGN_PUBLIC_BYTES];
+        const json_t *v;
+        size_t i, j;
+
+        if (!a)
+                return 0;
+        if (!json_is_array(a) || json_array_size(a) == 0) {
+                sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                          "platform '%s': key '%s': expected a non-empty "
+                          "array of Ed25519 public keys (the content of the "
+                          "NAME.pub files the reuser made with 'sharebus "
+                          "keys generate'); leave the key out when none is "
+                          "known",
+                          origin, where);
+                return -1;
+        }
+        json_array_foreach(a, i, v)
+        {
+                if (sb_pf_pubkey(json_string_value(v), pub)) {
+                        sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                                  "platform '%s': key '%s' item %zu: expected "
+                                  "an Ed25519 public key as %d hex "
+                                  "characters (the content of NAME.pub, as "
+                                  "written by 'sharebus keys generate')",
+                                  origin, where, i, 2 * SB_SIGN_PUBLIC_BYTES);
+                        return -1;
+                }
+                for (j = 0; j < i; j++) {
+                        sb_pf_pubkey(json_string_value(json_array_get(a, j)),
+                                     other);
+                        if (!memcmp(pub, other, sizeof(pub))) {
+                                sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                                          "platform '%s': key '%s' item "
+                                          "%zu: the same key as item %zu",
+                                          origin, where, i, j);
+                                return -1;
+                        }
+                }
+        }
+        return 0;
+}
+
 static int sb_pf_int(const json_t *obj, const char *key, long long def,
                      long long lo, long long hi, long long *out,
                      const char *origin, char *errstr, size_t errstr_size)
@@ -138,7 +214,8 @@ sb_platform_t *sb_platform_load(const char *path, char *errstr,
                                           "ops_retention_days",
                                           NULL};
         static const char *const ds_keys[] = {"holders", "partitions", NULL};
-        static const char *const ru_keys[] = {"principals", NULL};
+        static const char *const ru_keys[] = {"principals", "receipt_keys",
+                                              NULL};
         sb_platform_t *pf = calloc(1, sizeof(*pf));
         const char *grants_dir, *schemas_dir, *k;
         json_error_t jerr;
@@ -242,6 +319,12 @@ sb_platform_t *sb_platform_load(const char *path, char *errstr,
                         if (sb_pf_principals(json_object_get(v, "principals"),
                                              path, where, errstr, errstr_size))
                                 goto fail;
+                        snprintf(where, sizeof(where),
+                                 "reusers.%s.receipt_keys", k);
+                        if (sb_pf_receipt_keys(
+                                json_object_get(v, "receipt_keys"), path, where,
+                                errstr, errstr_size))
+                                goto fail;
                 }
         }
 
@@ -292,6 +375,23 @@ void sb_platform_destroy(sb_platform_t *pf)
         json_decref(pf->json);
         free(pf->origin);
         free(pf);
+}
+
+size_t sb_platform_receipt_key_cnt(const sb_platform_t *pf, const char *reuser)
+{
+        return json_array_size(json_object_get(
+            json_object_get(pf->reusers, reuser), "receipt_keys"));
+}
+
+void sb_platform_receipt_key(const sb_platform_t *pf, const char *reuser,
+                             size_t i, unsigned char pub[SB_SIGN_PUBLIC_BYTES])
+{
+        const json_t *keys = json_object_get(
+            json_object_get(pf->reusers, reuser), "receipt_keys");
+
+        /* Validated at load: it decodes. */
+        if (sb_pf_pubkey(json_string_value(json_array_get(keys, i)), pub))
+                memset(pub, 0, SB_SIGN_PUBLIC_BYTES);
 }
 
 static int sb_pf_add(sb_topic_spec_t **specs, size_t *cnt, size_t *cap,

@@ -19,6 +19,7 @@
 #include "grant.h"
 #include "kafka.h"
 #include "schema.h"
+#include "sign.h"
 
 /* The admin tools' own config file: how to reach the cluster as the
  * platform administrator, and where the platform declaration is. */
@@ -27,6 +28,7 @@ typedef struct sb_admin_cfg_s {
         char *client_id;
         char *platform;
         long long timeout_ms;
+        long long receipt_deadline_ms;
 } sb_admin_cfg_t;
 
 extern const sb_config_field_t sb_admin_cfg_table[];
@@ -46,7 +48,8 @@ typedef struct sb_platform_s {
         json_t *json;     /* the declaration as loaded */
         json_t *gateway;  /* array of principal names */
         json_t *datasets; /* name -> {"holders": [...], "partitions"} */
-        json_t *reusers;  /* name -> {"principals": [...]} */
+        json_t *reusers;  /* name -> {"principals": [...],
+                             "receipt_keys": [...]} */
         sb_catalog_t *cat;
         sb_grant_t **grants;
         size_t grant_cnt;
@@ -69,6 +72,16 @@ void sb_platform_destroy(sb_platform_t *pf);
 sb_err_t sb_platform_topics(const sb_platform_t *pf, sb_topic_spec_t **specsp,
                             size_t *cntp, char *errstr, size_t errstr_size);
 void sb_topic_specs_destroy(sb_topic_spec_t *specs, size_t cnt);
+
+/*
+ * The Ed25519 public keys a reuser's receipts may be signed with (several
+ * while a key is rotated), as declared in "receipt_keys" and validated at
+ * load: the number of them (0 when the reuser declares none, or is not
+ * declared), and the i-th.
+ */
+size_t sb_platform_receipt_key_cnt(const sb_platform_t *pf, const char *reuser);
+void sb_platform_receipt_key(const sb_platform_t *pf, const char *reuser,
+                             size_t i, unsigned char pub[SB_SIGN_PUBLIC_BYTES]);
 
 /* Whether a principal name carries a credential generation (<name>.gN). */
 int sb_principal_is_generational(const char *name);

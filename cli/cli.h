@@ -15,6 +15,7 @@
 #define SB_EXIT_PARTIAL 4 /* published, some lines rejected */
 #define SB_EXIT_CHECK   5 /* a check failed (demo) */
 #define SB_EXIT_DRIFT   6 /* plan: the cluster differs from the declaration */
+#define SB_EXIT_PENDING 7 /* rights: some receipts are pending or overdue */
 
 typedef struct sb_cmd_s {
         const char *name;
@@ -30,6 +31,7 @@ int sb_cmd_demo(int argc, char **argv);
 int sb_cmd_config(int argc, char **argv);
 int sb_cmd_admin(int argc, char **argv);
 int sb_cmd_sample(int argc, char **argv);
+int sb_cmd_rights(int argc, char **argv);
 
 /* admin subcommands implemented outside cmd_admin.c */
 int sb_admin_cmd_topics(int argc, char **argv);

@@ -5,6 +5,7 @@
 #include "cli.h"
 #include "gateway.h"
 #include "holder.h"
+#include "platform.h"
 #include "reuser.h"
 
 int sb_cmd_config(int argc, char **argv)
@@ -26,5 +27,9 @@ int sb_cmd_config(int argc, char **argv)
                                   sb_gateway_cfg_table);
         sb_config_print_reference(stdout, "reuser (`sharebus reuser run`)",
                                   sb_reuser_cfg_table);
+        sb_config_print_reference(stdout,
+                                  "admin (`sharebus admin topics|acls`, "
+                                  "`sharebus rights`)",
+                                  sb_admin_cfg_table);
         return SB_EXIT_OK;
 }

@@ -61,6 +61,8 @@ static const sb_cmd_t sb_commands[] = {
     {"config", sb_cmd_config,
      "print the reference of every configuration file"},
     {"admin", sb_cmd_admin, "platform administration: CA and certificates"},
+    {"rights", sb_cmd_rights,
+     "rights events: who acknowledged, who is overdue; alerts"},
     {NULL, NULL, NULL},
 };
 

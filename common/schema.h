@@ -93,5 +93,7 @@ const sb_schema_t *sb_catalog_by_fingerprint(const sb_catalog_t *cat,
 
 /* Full name of the rights event schema (schemas/rights.avsc). */
 #define SB_RIGHTS_SCHEMA "eu.sharebus.RightsEvent"
+/* Full name of the receipt schema (schemas/receipt.avsc). */
+#define SB_RECEIPT_SCHEMA "eu.sharebus.Receipt"
 
 #endif

@@ -926,6 +926,10 @@ static size_t sb_gw_record_key(char *key, size_t size, const char *ps,
  * restriction); a rectification also reaches a reuser that received the
  * subject while it is restricted, to correct what it holds (GDPR art. 19).
  */
+static void sb_gw_audit_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
+                               const sb_envelope_t *env, const json_t *purposes,
+                               json_t *notified);
+
 static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                          const rd_kafka_message_t *m, sb_envelope_t *env)
 {
@@ -935,7 +939,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         int64_t now = sb_now_ms();
         int rectify = env->type == SB_EV_RECTIFICATION;
         sb_envelope_t out_env;
-        json_t *state;
+        json_t *state, *notified = NULL;
         size_t i;
 
         if (env->schema_fp != d->schema->fingerprint) {
@@ -970,6 +974,14 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         snprintf(out_env.source, sizeof(out_env.source), "%s", gw->source);
         snprintf(out_env.time, sizeof(out_env.time), "%s", env->time);
 
+        /* A rectification is audited like every rights event: rights
+         * status follows its receipts (R6.2-05). */
+        if (rectify && !(notified = json_array())) {
+                if (!gw->txn_failed++)
+                        snprintf(gw->txn_err, sizeof(gw->txn_err),
+                                 "out of memory");
+                return;
+        }
         state = sb_state_get(d->state, subject);
         for (i = 0; i < d->grant_cnt; i++) {
                 sb_gw_grant_t *gg = d->grants[i];
@@ -996,6 +1008,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                         if (!gw->txn_failed++)
                                 snprintf(gw->txn_err, sizeof(gw->txn_err), "%s",
                                          reason);
+                        json_decref(notified);
                         return;
                 }
                 /* Receipts and status refer to the holder's event id. */
@@ -1014,14 +1027,21 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                         if (!gw->txn_failed++)
                                 snprintf(gw->txn_err, sizeof(gw->txn_err),
                                          "out of memory");
+                        json_decref(notified);
                         return;
                 }
                 state = s;
-                if (rectify)
+                if (rectify) {
                         gw->stats.notices++;
-                else
+                        json_array_append_new(notified,
+                                              json_string(gg->grant->reuser));
+                } else {
                         gw->stats.delivered++;
+                }
         }
+        if (rectify)
+                sb_gw_audit_rights(gw, d, env, NULL, notified);
+        json_decref(notified);
 }
 
 /* The purposes of the decoded rights event, as a new JSON array. */

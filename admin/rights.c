@@ -1,0 +1,1057 @@
+#include "rights.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+#include "envelope.h"
+#include "log.h"
+
+/* A delivery report not in yet. */
+#define SB_RIGHTS_DR_WAITING RD_KAFKA_RESP_ERR__IN_PROGRESS
+
+struct sb_rights_s {
+        const sb_admin_cfg_t *cfg;
+        const sb_platform_t *pf;
+        const sb_schema_t *receipt;
+        rd_kafka_t *consumer; /* assigned by hand, never joins its group */
+        rd_kafka_t *producer; /* alerts; made on first use */
+};
+
+const char *sb_rights_state2str(sb_rights_state_t state)
+{
+        switch (state) {
+        case SB_RIGHTS_PENDING:
+                return "pending";
+        case SB_RIGHTS_ACKNOWLEDGED:
+                return "acknowledged";
+        case SB_RIGHTS_OVERDUE:
+                return "overdue";
+        case SB_RIGHTS_INVALID:
+                return "invalid";
+        }
+        return "?";
+}
+
+const char *sb_rights_sig2str(sb_rights_sig_t sig)
+{
+        switch (sig) {
+        case SB_RIGHTS_SIG_NONE:
+                return "none";
+        case SB_RIGHTS_SIG_VERIFIED:
+                return "verified";
+        case SB_RIGHTS_SIG_KEY_UNKNOWN:
+                return "key-unknown";
+        case SB_RIGHTS_SIG_BAD:
+                return "bad";
+        }
+        return "?";
+}
+
+int sb_rights_parse_duration(const char *s, int64_t *msp)
+{
+        static const struct {
+                const char *unit;
+                int64_t ms;
+        } units[] = {
+            {"", 1},          {"ms", 1},          {"s", 1000},
+            {"m", 60 * 1000}, {"h", 3600 * 1000}, {"d", 24 * 3600 * 1000LL},
+        };
+        long long v;
+        char *end;
+        size_t i;
+
+        if (!s || !isdigit((unsigned char)s[0]))
+                return -1;
+        errno = 0;
+        v = strtoll(s, &end, 10);
+        if (errno)
+                return -1;
+        for (i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+                if (strcmp(end, units[i].unit))
+                        continue;
+                if (v > INT64_MAX / units[i].ms)
+                        return -1;
+                *msp = (int64_t)v * units[i].ms;
+                return 0;
+        }
+        return -1;
+}
+
+void sb_rights_format_duration(int64_t ms, char *out, size_t size)
+{
+        static const struct {
+                const char *unit;
+                int64_t ms;
+        } units[] = {
+            {"d", 24 * 3600 * 1000LL},
+            {"h", 3600 * 1000},
+            {"m", 60 * 1000},
+            {"s", 1000},
+        };
+        size_t i;
+
+        for (i = 0; ms > 0 && i < sizeof(units) / sizeof(units[0]); i++)
+                if (ms % units[i].ms == 0) {
+                        snprintf(out, size, "%" PRId64 "%s", ms / units[i].ms,
+                                 units[i].unit);
+                        return;
+                }
+        snprintf(out, size, "%" PRId64 "ms", ms);
+}
+
+/*
+ * Receipts
+ */
+
+static const char *sb_rights_string_field(avro_value_t *v, const char *name)
+{
+        avro_value_t f;
+        const char *s = NULL;
+        size_t len;
+
+        if (avro_value_get_by_name(v, name, &f, NULL) ||
+            avro_value_get_string(&f, &s, &len))
+                return NULL;
+        return s;
+}
+
+static int sb_rights_long_field(avro_value_t *v, const char *name, int64_t *out)
+{
+        avro_value_t f;
+
+        return avro_value_get_by_name(v, name, &f, NULL) ||
+               avro_value_get_long(&f, out);
+}
+
+/* Which declared key signed it: the one sb_key_id names, else any. */
+static void
+sb_rights_check_sig(const sb_rights_expect_t *exp,
+                    const unsigned char (*keys)[SB_SIGN_PUBLIC_BYTES],
+                    size_t key_cnt, const void *value, size_t len,
+                    const char *sig_hex, sb_rights_receipt_t *out)
+{
+        char id[SB_KEY_ID_HEXLEN + 1];
+        size_t i, tried = 0;
+
+        if (key_cnt == 0) {
+                out->sig = SB_RIGHTS_SIG_KEY_UNKNOWN;
+                return;
+        }
+        out->sig = SB_RIGHTS_SIG_BAD;
+        if (!sig_hex) {
+                snprintf(out->reason, sizeof(out->reason),
+                         "no signature (header sb_sig)");
+                return;
+        }
+        for (i = 0; i < key_cnt; i++) {
+                sb_key_id(keys[i], id);
+                if (*out->key_id && strcmp(id, out->key_id))
+                        continue;
+                tried++;
+                if (sb_verify(keys[i], value, len, sig_hex) == SB_OK) {
+                        out->sig = SB_RIGHTS_SIG_VERIFIED;
+                        snprintf(out->key_id, sizeof(out->key_id), "%s", id);
+                        return;
+                }
+        }
+        if (!tried)
+                snprintf(out->reason, sizeof(out->reason),
+                         "signed with key %s, which is not among the "
+                         "receipt_keys declared for reuser '%s'",
+                         out->key_id, exp->reuser);
+        else
+                snprintf(out->reason, sizeof(out->reason),
+                         "signature does not verify with the receipt key%s "
+                         "declared for reuser '%s'",
+                         tried > 1 ? "s" : "", exp->reuser);
+}
+
+sb_err_t sb_rights_receipt_check(
+    const sb_schema_t *schema, const sb_rights_expect_t *exp,
+    const unsigned char (*keys)[SB_SIGN_PUBLIC_BYTES], size_t key_cnt,
+    const void *value, size_t len, const char *sig_hex, const char *key_id,
+    sb_rights_receipt_t *out, char *errstr, size_t errstr_size)
+{
+        const char *names[] = {"event_id", "reuser", "dataset", "type"};
+        const char *want[] = {exp->event_id, exp->reuser, exp->dataset,
+                              exp->type};
+        char why[400];
+        avro_value_t v;
+        size_t i;
+
+        memset(out, 0, sizeof(*out));
+        if (key_id && strlen(key_id) == SB_KEY_ID_HEXLEN)
+                snprintf(out->key_id, sizeof(out->key_id), "%s", key_id);
+        /* The signature first: what an unsigned value says is not
+         * evidence of anything. */
+        sb_rights_check_sig(exp, keys, key_cnt, value, len, sig_hex, out);
+        if (out->sig == SB_RIGHTS_SIG_BAD)
+                return SB_OK;
+
+        if (sb_schema_value_new(schema, &v, errstr, errstr_size))
+                return SB_ERR_NOMEM;
+        if (!value ||
+            sb_schema_decode(schema, value, len, &v, why, sizeof(why))) {
+                snprintf(out->reason, sizeof(out->reason),
+                         "not a receipt (%s): %.200s", schema->fullname,
+                         value ? why : "no value");
+                goto done;
+        }
+        for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+                const char *got = sb_rights_string_field(&v, names[i]);
+
+                if (!got || strcmp(got, want[i])) {
+                        snprintf(out->reason, sizeof(out->reason),
+                                 "field '%s' is \"%.64s\", expected \"%s\"",
+                                 names[i], got ? got : "", want[i]);
+                        goto done;
+                }
+        }
+        if (sb_rights_long_field(&v, "rows", &out->rows) ||
+            sb_rights_long_field(&v, "applied_at", &out->applied_at)) {
+                snprintf(out->reason, sizeof(out->reason),
+                         "fields 'rows' and 'applied_at' unreadable");
+                goto done;
+        }
+        out->valid = 1;
+done:
+        avro_value_decref(&v);
+        return SB_OK;
+}
+
+/*
+ * Reading a topic to its end
+ */
+
+typedef sb_err_t (*sb_rights_msg_cb_t)(sb_rights_t *r,
+                                       const rd_kafka_message_t *m,
+                                       void *opaque, char *errstr,
+                                       size_t errstr_size);
+
+/* Partitions of `topic`; SB_ERR_NOT_FOUND when it does not exist. */
+static sb_err_t sb_rights_partitions(sb_rights_t *r, const char *topic,
+                                     int *cntp, char *errstr,
+                                     size_t errstr_size)
+{
+        const struct rd_kafka_metadata *md;
+        rd_kafka_resp_err_t kerr;
+        rd_kafka_topic_t *rkt;
+        sb_err_t err = SB_OK;
+
+        rkt = rd_kafka_topic_new(r->consumer, topic, NULL);
+        if (!rkt)
+                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                 "topic '%s': %s", topic,
+                                 rd_kafka_err2str(rd_kafka_last_error()));
+        kerr = rd_kafka_metadata(r->consumer, 0, rkt, &md,
+                                 (int)r->cfg->timeout_ms);
+        rd_kafka_topic_destroy(rkt);
+        if (kerr)
+                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                 "metadata of topic '%s': %s", topic,
+                                 rd_kafka_err2str(kerr));
+        if (md->topic_cnt != 1 || md->topics[0].err)
+                err = sb_seterr(
+                    errstr, errstr_size,
+                    md->topic_cnt != 1 ||
+                            md->topics[0].err ==
+                                RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
+                        ? SB_ERR_NOT_FOUND
+                        : SB_ERR_KAFKA,
+                    "topic '%s': %s (run 'sharebus admin topics apply')", topic,
+                    md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
+                                  : "not found");
+        else
+                *cntp = md->topics[0].partition_cnt;
+        rd_kafka_metadata_destroy(md);
+        return err;
+}
+
+/*
+ * Calls `cb` for every committed message of `topic` below the high
+ * watermarks read before starting. A partition is done at its end of
+ * partition (which read_committed puts at the last stable offset) or once
+ * a message at or past its watermark shows up.
+ */
+static sb_err_t sb_rights_read(sb_rights_t *r, const char *topic,
+                               sb_rights_msg_cb_t cb, void *opaque,
+                               char *errstr, size_t errstr_size)
+{
+        rd_kafka_topic_partition_list_t *parts = NULL;
+        int64_t *ends = NULL, lo, hi, deadline;
+        rd_kafka_resp_err_t kerr;
+        int cnt = 0, i, remaining = 0;
+        sb_err_t err;
+
+        if ((err = sb_rights_partitions(r, topic, &cnt, errstr, errstr_size)))
+                return err;
+        ends = calloc((size_t)(cnt > 0 ? cnt : 1), sizeof(*ends));
+        parts = rd_kafka_topic_partition_list_new(cnt > 0 ? cnt : 1);
+        if (!ends) {
+                err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                "out of memory");
+                goto done;
+        }
+        for (i = 0; i < cnt; i++) {
+                kerr = rd_kafka_query_watermark_offsets(
+                    r->consumer, topic, i, &lo, &hi, (int)r->cfg->timeout_ms);
+                if (kerr) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                        "topic '%s' partition %d: cannot read "
+                                        "its offsets: %s",
+                                        topic, i, rd_kafka_err2str(kerr));
+                        goto done;
+                }
+                ends[i] = -1; /* nothing to read */
+                if (hi > lo) {
+                        ends[i] = hi;
+                        rd_kafka_topic_partition_list_add(parts, topic, i)
+                            ->offset = RD_KAFKA_OFFSET_BEGINNING;
+                        remaining++;
+                }
+        }
+        if (!remaining)
+                goto done;
+        if ((kerr = rd_kafka_assign(r->consumer, parts))) {
+                err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                "cannot read topic '%s': %s", topic,
+                                rd_kafka_err2str(kerr));
+                goto done;
+        }
+        deadline = sb_now_ms() + r->cfg->timeout_ms;
+        while (remaining > 0 && !err) {
+                rd_kafka_message_t *m;
+                int32_t p;
+
+                if (sb_now_ms() > deadline) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                        "topic '%s': not read to its end "
+                                        "within %lld ms (timeout_ms)",
+                                        topic, r->cfg->timeout_ms);
+                        break;
+                }
+                m = rd_kafka_consumer_poll(r->consumer, 100);
+                if (!m)
+                        continue;
+                p = m->partition;
+                if (m->rkt && strcmp(rd_kafka_topic_name(m->rkt), topic)) {
+                        rd_kafka_message_destroy(m); /* an earlier read's */
+                        continue;
+                }
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        if (p >= 0 && p < cnt && ends[p] >= 0) {
+                                ends[p] = -1;
+                                remaining--;
+                        }
+                } else if (m->err && !m->rkt) {
+                        /* A client-wide error (a broker away): librdkafka
+                         * retries; the deadline bounds the wait. */
+                        sb_log(SB_LOG_WARN, "RIGHTS", "reading topic '%s': %s",
+                               topic, rd_kafka_message_errstr(m));
+                } else if (m->err) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                        "reading topic '%s': %s", topic,
+                                        rd_kafka_message_errstr(m));
+                } else if (p >= 0 && p < cnt && ends[p] >= 0) {
+                        if (m->offset < ends[p])
+                                err = cb(r, m, opaque, errstr, errstr_size);
+                        if (m->offset + 1 >= ends[p]) {
+                                ends[p] = -1;
+                                remaining--;
+                        }
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_assign(r->consumer, NULL);
+done:
+        rd_kafka_topic_partition_list_destroy(parts);
+        free(ends);
+        return err;
+}
+
+/* The last value of header `name` as a string, in `out`; NULL if absent. */
+static const char *sb_rights_header(const rd_kafka_message_t *m,
+                                    const char *name, char *out, size_t size)
+{
+        rd_kafka_headers_t *h = NULL;
+        const void *v;
+        size_t len;
+
+        if (rd_kafka_message_headers(m, &h) ||
+            rd_kafka_header_get_last(h, name, &v, &len) || !v || len >= size)
+                return NULL;
+        memcpy(out, v, len);
+        out[len] = '\0';
+        return out;
+}
+
+/* The message key as a string, in `out`; NULL if absent or too long. */
+static const char *sb_rights_key(const rd_kafka_message_t *m, char *out,
+                                 size_t size)
+{
+        if (!m->key || m->key_len == 0 || m->key_len >= size)
+                return NULL;
+        memcpy(out, m->key, m->key_len);
+        out[m->key_len] = '\0';
+        return out;
+}
+
+/*
+ * The scan
+ */
+
+typedef struct sb_rights_scan_s {
+        const char *only; /* event id, or NULL: every event */
+        sb_rights_report_t *rep;
+        size_t cap;
+        json_t *index;   /* event id -> index in rep->events */
+        json_t *reusers; /* reusers notified of some event -> true */
+        size_t unreadable;
+        /* while reading one reuser's receipt topic */
+        const char *reuser;
+        unsigned char (*keys)[SB_SIGN_PUBLIC_BYTES];
+        size_t key_cnt;
+} sb_rights_scan_t;
+
+static sb_rights_event_t *sb_rights_event_of(sb_rights_scan_t *sc,
+                                             const char *event_id)
+{
+        json_t *i = json_object_get(sc->index, event_id);
+
+        return i ? &sc->rep->events[json_integer_value(i)] : NULL;
+}
+
+static sb_rights_ack_t *sb_rights_ack_of(sb_rights_event_t *ev,
+                                         const char *reuser)
+{
+        size_t i;
+
+        for (i = 0; i < ev->ack_cnt; i++)
+                if (!strcmp(ev->acks[i].reuser, reuser))
+                        return &ev->acks[i];
+        return NULL;
+}
+
+static sb_err_t sb_rights_add_ack(sb_rights_scan_t *sc, sb_rights_event_t *ev,
+                                  const char *reuser)
+{
+        sb_rights_ack_t *acks;
+
+        if (sb_rights_ack_of(ev, reuser))
+                return SB_OK;
+        acks = realloc(ev->acks, (ev->ack_cnt + 1) * sizeof(*acks));
+        if (!acks)
+                return SB_ERR_NOMEM;
+        ev->acks = acks;
+        memset(&acks[ev->ack_cnt], 0, sizeof(*acks));
+        acks[ev->ack_cnt].reuser = strdup(reuser);
+        if (!acks[ev->ack_cnt].reuser)
+                return SB_ERR_NOMEM;
+        ev->ack_cnt++;
+        if (json_object_set_new(sc->reusers, reuser, json_true()))
+                return SB_ERR_NOMEM;
+        return SB_OK;
+}
+
+static sb_rights_event_t *
+sb_rights_add_event(sb_rights_scan_t *sc, const json_t *e, const char *event_id)
+{
+        sb_rights_report_t *rep = sc->rep;
+        const char *rt =
+            json_string_value(json_object_get(e, "requested_time"));
+        sb_rights_event_t *ev;
+
+        if (rep->event_cnt == sc->cap) {
+                size_t cap = sc->cap ? sc->cap * 2 : 16;
+                sb_rights_event_t *n =
+                    realloc(rep->events, cap * sizeof(*rep->events));
+
+                if (!n)
+                        return NULL;
+                rep->events = n;
+                sc->cap = cap;
+        }
+        ev = &rep->events[rep->event_cnt];
+        memset(ev, 0, sizeof(*ev));
+        ev->event_id = strdup(event_id);
+        ev->type = strdup(json_string_value(json_object_get(e, "type")));
+        ev->dataset = strdup(json_string_value(json_object_get(e, "dataset")));
+        ev->requested_time = strdup(rt ? rt : "");
+        ev->notified_at = json_integer_value(json_object_get(e, "at"));
+        rep->event_cnt++; /* released with the report, even if incomplete */
+        if (!ev->event_id || !ev->type || !ev->dataset || !ev->requested_time ||
+            json_object_set_new(sc->index, event_id,
+                                json_integer((json_int_t)rep->event_cnt - 1)))
+                return NULL;
+        return ev;
+}
+
+/* One _sb.audit message: a "rights.propagate" entry is an event. */
+static sb_err_t sb_rights_on_audit(sb_rights_t *r, const rd_kafka_message_t *m,
+                                   void *opaque, char *errstr,
+                                   size_t errstr_size)
+{
+        sb_rights_scan_t *sc = opaque;
+        const char *event_id, *reuser, *op;
+        sb_rights_event_t *ev;
+        json_error_t jerr;
+        const json_t *v;
+        json_t *e;
+        size_t i;
+
+        (void)r;
+        /* The key is the event id: skip other events without parsing. */
+        if (sc->only && m->key &&
+            (m->key_len != strlen(sc->only) ||
+             memcmp(m->key, sc->only, m->key_len)))
+                return SB_OK;
+        if (!m->payload)
+                return SB_OK;
+        e = json_loadb(m->payload, m->len, 0, &jerr);
+        op = json_string_value(json_object_get(e, "op"));
+        if (!op || strcmp(op, "rights.propagate")) {
+                json_decref(e);
+                return SB_OK; /* another kind of entry */
+        }
+        event_id = json_string_value(json_object_get(e, "event_id"));
+        if (!event_id || !json_is_string(json_object_get(e, "type")) ||
+            !json_is_string(json_object_get(e, "dataset")) ||
+            !json_is_integer(json_object_get(e, "at")) ||
+            !json_is_array(json_object_get(e, "notified"))) {
+                if (!sc->unreadable++)
+                        sb_log(SB_LOG_WARN, "RIGHTS",
+                               "%s partition %" PRId32 " offset %" PRId64
+                               ": a rights.propagate entry without event_id, "
+                               "type, dataset, at or notified; skipped",
+                               SB_RIGHTS_AUDIT_TOPIC, m->partition, m->offset);
+                json_decref(e);
+                return SB_OK;
+        }
+        if (sc->only && strcmp(event_id, sc->only)) {
+                json_decref(e);
+                return SB_OK;
+        }
+        ev = sb_rights_event_of(sc, event_id);
+        if (ev) {
+                /* Seen twice (never expected): the first notice counts. */
+                int64_t at = json_integer_value(json_object_get(e, "at"));
+
+                if (at < ev->notified_at)
+                        ev->notified_at = at;
+        } else if (!(ev = sb_rights_add_event(sc, e, event_id))) {
+                json_decref(e);
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        }
+        json_array_foreach(json_object_get(e, "notified"), i, v)
+        {
+                if (!(reuser = json_string_value(v)) || !*reuser)
+                        continue;
+                if (sb_rights_add_ack(sc, ev, reuser)) {
+                        json_decref(e);
+                        return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                         "out of memory");
+                }
+        }
+        json_decref(e);
+        return SB_OK;
+}
+
+/* One message of sb.ack.<sc->reuser>. */
+static sb_err_t sb_rights_on_receipt(sb_rights_t *r,
+                                     const rd_kafka_message_t *m, void *opaque,
+                                     char *errstr, size_t errstr_size)
+{
+        sb_rights_scan_t *sc = opaque;
+        char key[128], sig[SB_SIG_HEXLEN + 1], key_id[SB_KEY_ID_HEXLEN + 1];
+        sb_rights_receipt_t rc;
+        sb_rights_expect_t exp;
+        sb_rights_event_t *ev;
+        sb_rights_ack_t *ack;
+        sb_err_t err;
+
+        if (!sb_rights_key(m, key, sizeof(key)) ||
+            (sc->only && strcmp(key, sc->only)) ||
+            !(ev = sb_rights_event_of(sc, key)) ||
+            !(ack = sb_rights_ack_of(ev, sc->reuser)))
+                return SB_OK; /* not a receipt of an event we look at */
+        exp.event_id = ev->event_id;
+        exp.reuser = sc->reuser;
+        exp.dataset = ev->dataset;
+        exp.type = ev->type;
+        err = sb_rights_receipt_check(
+            r->receipt, &exp,
+            (const unsigned char(*)[SB_SIGN_PUBLIC_BYTES])sc->keys, sc->key_cnt,
+            m->payload, m->len, sb_rights_header(m, "sb_sig", sig, sizeof(sig)),
+            sb_rights_header(m, "sb_key_id", key_id, sizeof(key_id)), &rc,
+            errstr, errstr_size);
+        if (err)
+                return err;
+        ack->receipt_cnt++;
+        if (rc.valid) {
+                if (ack->receipt.valid == 0)
+                        ack->receipt = rc;
+        } else {
+                if (ack->invalid_cnt++ == 0)
+                        ack->bad = rc;
+                sb_log(SB_LOG_INFO, "RIGHTS",
+                       "sb.ack.%s offset %" PRId64
+                       ": receipt for event %s refused: %s",
+                       sc->reuser, m->offset, ev->event_id, rc.reason);
+        }
+        return SB_OK;
+}
+
+/* The reuser's declared receipt keys into sc->keys. */
+static sb_err_t sb_rights_load_keys(sb_rights_t *r, sb_rights_scan_t *sc,
+                                    const char *reuser)
+{
+        size_t i, cnt = sb_platform_receipt_key_cnt(r->pf, reuser);
+
+        free(sc->keys);
+        sc->keys = NULL;
+        sc->key_cnt = 0;
+        if (!cnt)
+                return SB_OK;
+        sc->keys = calloc(cnt, sizeof(*sc->keys));
+        if (!sc->keys)
+                return SB_ERR_NOMEM;
+        for (i = 0; i < cnt; i++)
+                sb_platform_receipt_key(r->pf, reuser, i, sc->keys[i]);
+        sc->key_cnt = cnt;
+        return SB_OK;
+}
+
+/* Decides the state of each (event, reuser) once everything is read. */
+static void sb_rights_decide(sb_rights_report_t *rep)
+{
+        char d[32], due[32];
+        size_t i, j;
+
+        sb_rights_format_duration(rep->deadline_ms, d, sizeof(d));
+        for (i = 0; i < rep->event_cnt; i++) {
+                sb_rights_event_t *ev = &rep->events[i];
+
+                sb_time_format(ev->notified_at + rep->deadline_ms, due);
+                for (j = 0; j < ev->ack_cnt; j++) {
+                        sb_rights_ack_t *a = &ev->acks[j];
+
+                        a->reason[0] = '\0';
+                        if (a->receipt.valid) {
+                                a->state = SB_RIGHTS_ACKNOWLEDGED;
+                        } else if (a->invalid_cnt) {
+                                a->state = SB_RIGHTS_INVALID;
+                                snprintf(a->reason, sizeof(a->reason), "%s%s",
+                                         a->bad.reason,
+                                         a->invalid_cnt > 1
+                                             ? " (and more invalid receipts)"
+                                             : "");
+                        } else if (rep->now >
+                                   ev->notified_at + rep->deadline_ms) {
+                                a->state = SB_RIGHTS_OVERDUE;
+                                snprintf(a->reason, sizeof(a->reason),
+                                         "no receipt within %s of the "
+                                         "notice (due %s)",
+                                         d, due);
+                        } else {
+                                a->state = SB_RIGHTS_PENDING;
+                        }
+                }
+        }
+}
+
+sb_err_t sb_rights_scan(sb_rights_t *r, const char *event_id,
+                        int64_t deadline_ms, sb_rights_report_t *rep,
+                        char *errstr, size_t errstr_size)
+{
+        sb_rights_scan_t sc;
+        const char *reuser;
+        char topic[300];
+        json_t *v;
+        sb_err_t err;
+
+        memset(rep, 0, sizeof(*rep));
+        memset(&sc, 0, sizeof(sc));
+        rep->deadline_ms = deadline_ms;
+        sc.only = event_id;
+        sc.rep = rep;
+        sc.index = json_object();
+        sc.reusers = json_object();
+        if (!sc.index || !sc.reusers) {
+                err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                "out of memory");
+                goto done;
+        }
+        if ((err = sb_rights_read(r, SB_RIGHTS_AUDIT_TOPIC, sb_rights_on_audit,
+                                  &sc, errstr, errstr_size)))
+                goto done;
+        if (event_id && !rep->event_cnt) {
+                err = sb_seterr(errstr, errstr_size, SB_ERR_NOT_FOUND,
+                                "no audit entry for event %s: not propagated "
+                                "yet, or older than %s's retention",
+                                event_id, SB_RIGHTS_AUDIT_TOPIC);
+                goto done;
+        }
+        json_object_foreach(sc.reusers, reuser, v)
+        {
+                if (sb_rights_load_keys(r, &sc, reuser)) {
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                        "out of memory");
+                        goto done;
+                }
+                sc.reuser = reuser;
+                snprintf(topic, sizeof(topic), "sb.ack.%s", reuser);
+                err = sb_rights_read(r, topic, sb_rights_on_receipt, &sc,
+                                     errstr, errstr_size);
+                if (err == SB_ERR_NOT_FOUND) {
+                        /* Its receipts cannot be there: it is overdue in
+                         * time, not a reason to hide the others. */
+                        sb_log(SB_LOG_WARN, "RIGHTS", "%s", errstr);
+                        err = SB_OK;
+                }
+                if (err)
+                        goto done;
+        }
+        rep->now = sb_now_ms();
+        sb_rights_decide(rep);
+done:
+        free(sc.keys);
+        json_decref(sc.index);
+        json_decref(sc.reusers);
+        return err;
+}
+
+void sb_rights_report_release(sb_rights_report_t *rep)
+{
+        size_t i, j;
+
+        if (!rep)
+                return;
+        for (i = 0; i < rep->event_cnt; i++) {
+                sb_rights_event_t *ev = &rep->events[i];
+
+                for (j = 0; j < ev->ack_cnt; j++)
+                        free(ev->acks[j].reuser);
+                free(ev->acks);
+                free(ev->event_id);
+                free(ev->type);
+                free(ev->dataset);
+                free(ev->requested_time);
+        }
+        free(rep->events);
+        memset(rep, 0, sizeof(*rep));
+}
+
+/*
+ * Alerts
+ */
+
+/* One _sb.alerts message: remembers "<key>\n<alert>". */
+static sb_err_t sb_rights_on_alert(sb_rights_t *r, const rd_kafka_message_t *m,
+                                   void *opaque, char *errstr,
+                                   size_t errstr_size)
+{
+        json_t *raised = opaque, *e;
+        char key[400], *k = NULL;
+        const char *alert;
+        json_error_t jerr;
+        int rc;
+
+        (void)r;
+        if (!sb_rights_key(m, key, sizeof(key)) || !m->payload)
+                return SB_OK;
+        e = json_loadb(m->payload, m->len, 0, &jerr);
+        alert = json_string_value(json_object_get(e, "alert"));
+        rc = alert ? asprintf(&k, "%s\n%s", key, alert) : 0;
+        json_decref(e);
+        if (rc == -1)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        if (k && json_object_set_new(raised, k, json_true())) {
+                free(k);
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        }
+        free(k);
+        return SB_OK;
+}
+
+/* Each alert's delivery report lands in its slot. */
+static void sb_rights_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                            void *opaque)
+{
+        rd_kafka_resp_err_t *status = m->_private;
+
+        (void)rk;
+        (void)opaque;
+        if (status)
+                *status = m->err;
+}
+
+static sb_err_t sb_rights_producer(sb_rights_t *r, char *errstr,
+                                   size_t errstr_size)
+{
+        rd_kafka_conf_t *conf;
+        char kerr[512], timeout[32];
+
+        if (r->producer)
+                return SB_OK;
+        conf = sb_kafka_producer_conf_new(&r->cfg->kafka, r->cfg->client_id,
+                                          errstr, errstr_size);
+        if (!conf)
+                return SB_ERR_CONFIG;
+        snprintf(timeout, sizeof(timeout), "%lld", r->cfg->timeout_ms);
+        if (sb_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
+            sb_kafka_conf_set(conf, "message.timeout.ms", timeout, errstr,
+                              errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                return SB_ERR_CONFIG;
+        }
+        rd_kafka_conf_set_dr_msg_cb(conf, sb_rights_dr_cb);
+        r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
+        if (!r->producer) {
+                rd_kafka_conf_destroy(conf);
+                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                 "cannot create the alert producer: %s", kerr);
+        }
+        return SB_OK;
+}
+
+/* The alert of one (event, reuser), as JSON text (the caller frees it). */
+static char *sb_rights_alert_json(const sb_rights_report_t *rep,
+                                  const sb_rights_event_t *ev,
+                                  const sb_rights_ack_t *a, const char *alert)
+{
+        char notified[32], detected[32];
+        json_t *j;
+        char *s;
+
+        sb_time_format(ev->notified_at, notified);
+        sb_time_format(rep->now, detected);
+        j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "alert",
+                      alert, "event_id", ev->event_id, "reuser", a->reuser,
+                      "dataset", ev->dataset, "type", ev->type, "notified_at",
+                      notified, "deadline_ms", (json_int_t)rep->deadline_ms,
+                      "detected_at", detected, "reason", a->reason);
+        s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+        json_decref(j);
+        return s;
+}
+
+/*
+ * Publishes the alert of one overdue or invalid (event, reuser) unless
+ * `raised` holds it already; its delivery report goes to status[*sentp].
+ */
+static sb_err_t sb_rights_raise(sb_rights_t *r, const sb_rights_report_t *rep,
+                                const sb_rights_event_t *ev,
+                                const sb_rights_ack_t *a, json_t *raised,
+                                rd_kafka_resp_err_t *status, size_t *sentp,
+                                char *errstr, size_t errstr_size)
+{
+        const char *alert = a->state == SB_RIGHTS_OVERDUE
+                                ? SB_RIGHTS_ALERT_OVERDUE
+                                : SB_RIGHTS_ALERT_INVALID;
+        char *key = NULL, *seen = NULL, *value = NULL;
+        rd_kafka_resp_err_t kerr;
+        sb_err_t err = SB_OK;
+
+        if (asprintf(&key, "%s/%s", ev->event_id, a->reuser) == -1) {
+                key = NULL;
+                goto nomem;
+        }
+        if (asprintf(&seen, "%s\n%s", key, alert) == -1) {
+                seen = NULL;
+                goto nomem;
+        }
+        if (json_object_get(raised, seen))
+                goto done; /* raised by an earlier scan */
+        if (!(value = sb_rights_alert_json(rep, ev, a, alert)) ||
+            json_object_set_new(raised, seen, json_true()))
+                goto nomem;
+        status[*sentp] = SB_RIGHTS_DR_WAITING;
+        kerr = rd_kafka_producev(
+            r->producer, RD_KAFKA_V_TOPIC(SB_RIGHTS_ALERTS_TOPIC),
+            RD_KAFKA_V_KEY(key, strlen(key)),
+            RD_KAFKA_V_VALUE(value, strlen(value)),
+            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+            RD_KAFKA_V_HEADER("content-type", "application/json", -1),
+            RD_KAFKA_V_OPAQUE(&status[*sentp]), RD_KAFKA_V_END);
+        if (kerr) {
+                err =
+                    sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                              "alert %s for event %s, reuser '%s': %s", alert,
+                              ev->event_id, a->reuser, rd_kafka_err2str(kerr));
+                goto done;
+        }
+        (*sentp)++;
+        sb_log(SB_LOG_NOTICE, "RIGHTS", "alert %s: event %s, reuser '%s': %s",
+               alert, ev->event_id, a->reuser, a->reason);
+        goto done;
+nomem:
+        err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+done:
+        free(key);
+        free(seen);
+        free(value);
+        return err;
+}
+
+static int sb_rights_alerting(const sb_rights_ack_t *a)
+{
+        return a->state == SB_RIGHTS_OVERDUE || a->state == SB_RIGHTS_INVALID;
+}
+
+sb_err_t sb_rights_alert(sb_rights_t *r, const sb_rights_report_t *rep,
+                         size_t *raisedp, char *errstr, size_t errstr_size)
+{
+        rd_kafka_resp_err_t *status = NULL;
+        size_t i, j, due = 0, sent = 0, failed = 0;
+        json_t *raised = json_object();
+        const char *first_err = NULL;
+        sb_err_t err = SB_OK;
+
+        *raisedp = 0;
+        if (!raised)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        for (i = 0; i < rep->event_cnt; i++)
+                for (j = 0; j < rep->events[i].ack_cnt; j++)
+                        due += sb_rights_alerting(&rep->events[i].acks[j]);
+        if (!due)
+                goto done;
+        if ((err = sb_rights_read(r, SB_RIGHTS_ALERTS_TOPIC, sb_rights_on_alert,
+                                  raised, errstr, errstr_size)) ||
+            (err = sb_rights_producer(r, errstr, errstr_size)))
+                goto done;
+        status = calloc(due, sizeof(*status));
+        if (!status) {
+                err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                "out of memory");
+                goto done;
+        }
+        for (i = 0; i < rep->event_cnt && !err; i++)
+                for (j = 0; j < rep->events[i].ack_cnt && !err; j++)
+                        if (sb_rights_alerting(&rep->events[i].acks[j]))
+                                err = sb_rights_raise(r, rep, &rep->events[i],
+                                                      &rep->events[i].acks[j],
+                                                      raised, status, &sent,
+                                                      errstr, errstr_size);
+        /* Whatever was handed over is waited for, even after an error. */
+        sb_kafka_flush(r->producer, (int)r->cfg->timeout_ms);
+        for (i = 0; i < sent; i++) {
+                if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR)
+                        continue;
+                if (!failed++)
+                        first_err = status[i] == SB_RIGHTS_DR_WAITING
+                                        ? "no delivery report within "
+                                          "timeout_ms"
+                                        : rd_kafka_err2str(status[i]);
+        }
+        *raisedp = sent - failed;
+        if (!err && failed)
+                err =
+                    sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                              "%zu of %zu alert(s) not delivered to '%s': "
+                              "%s",
+                              failed, sent, SB_RIGHTS_ALERTS_TOPIC, first_err);
+done:
+        free(status);
+        json_decref(raised);
+        return err;
+}
+
+sb_err_t sb_rights_watch_once(sb_rights_t *r, int64_t deadline_ms,
+                              size_t *raisedp, char *errstr, size_t errstr_size)
+{
+        sb_rights_report_t rep;
+        sb_err_t err;
+
+        *raisedp = 0;
+        err = sb_rights_scan(r, NULL, deadline_ms, &rep, errstr, errstr_size);
+        if (!err)
+                err = sb_rights_alert(r, &rep, raisedp, errstr, errstr_size);
+        sb_rights_report_release(&rep);
+        return err;
+}
+
+/*
+ * Life cycle
+ */
+
+sb_rights_t *sb_rights_new(const sb_admin_cfg_t *cfg, const sb_platform_t *pf,
+                           char *errstr, size_t errstr_size)
+{
+        rd_kafka_conf_t *conf;
+        sb_rights_t *r;
+        char kerr[512], group[300];
+
+        r = calloc(1, sizeof(*r));
+        if (!r) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                return NULL;
+        }
+        r->cfg = cfg;
+        r->pf = pf;
+        r->receipt = sb_catalog_by_name(pf->cat, SB_RECEIPT_SCHEMA);
+        if (!r->receipt) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                          "platform '%s': the receipt schema '%s' is not in "
+                          "its schemas_dir",
+                          pf->origin, SB_RECEIPT_SCHEMA);
+                goto fail;
+        }
+        if (sb_crypto_init(errstr, errstr_size))
+                goto fail;
+        conf =
+            sb_kafka_conf_new(&cfg->kafka, cfg->client_id, errstr, errstr_size);
+        if (!conf)
+                goto fail;
+        /* librdkafka wants a group to assign partitions; it is never
+         * joined and nothing is committed. */
+        snprintf(group, sizeof(group), "%s-rights", cfg->client_id);
+        if (sb_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
+            sb_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "enable.partition.eof", "true", errstr,
+                              errstr_size) ||
+            sb_kafka_conf_set(conf, "isolation.level", "read_committed", errstr,
+                              errstr_size)) {
+                rd_kafka_conf_destroy(conf);
+                goto fail;
+        }
+        r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
+        if (!r->consumer) {
+                rd_kafka_conf_destroy(conf);
+                sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                          "cannot create the audit reader: %s", kerr);
+                goto fail;
+        }
+        rd_kafka_poll_set_consumer(r->consumer);
+        return r;
+
+fail:
+        sb_rights_destroy(r);
+        return NULL;
+}
+
+void sb_rights_destroy(sb_rights_t *r)
+{
+        if (!r)
+                return;
+        if (r->producer) {
+                sb_kafka_flush(r->producer, (int)r->cfg->timeout_ms);
+                rd_kafka_destroy(r->producer);
+        }
+        if (r->consumer) {
+                rd_kafka_consumer_close(r->consumer);
+                rd_kafka_destroy(r->consumer);
+        }
+        free(r);
+}
