@@ -340,3 +340,13 @@ void sb_world_produce(sb_world_t *w, const char *topic, int n)
         SB_CHECK(rd_kafka_flush(rk, 30000) == 0, "flush to %s", topic);
         rd_kafka_destroy(rk);
 }
+
+json_t *sb_world_agent_kafka(const sb_kafka_cfg_t *kc)
+{
+        return json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:{s:s}}", "bootstrap_servers",
+            kc->bootstrap_servers, "security_protocol", "ssl",
+            "ssl_ca_location", kc->ssl_ca_location, "ssl_certificate_location",
+            kc->ssl_certificate_location, "ssl_key_location",
+            kc->ssl_key_location, "properties", "session.timeout.ms", "6000");
+}

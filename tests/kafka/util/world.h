@@ -71,6 +71,13 @@ rd_kafka_resp_err_t sb_world_try_read(const sb_kafka_cfg_t *kc,
 /* Produces `n` messages to `topic` as the platform administrator. */
 void sb_world_produce(sb_world_t *w, const char *topic, int n);
 
+/*
+ * The kafka section of an agent's config file for `kc` (mTLS), with the
+ * group session timeout at the broker's minimum (6 s), so a killed member
+ * is replaced quickly. New reference.
+ */
+json_t *sb_world_agent_kafka(const sb_kafka_cfg_t *kc);
+
 /* Milliseconds since an arbitrary origin (monotonic). */
 long sb_world_now_ms(void);
 

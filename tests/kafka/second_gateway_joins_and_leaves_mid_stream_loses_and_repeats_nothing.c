@@ -1,0 +1,136 @@
+/*
+ * Scale-out proof on the real broker (DESIGN.md §7; CNIL R6.2-05): the
+ * rights scenario (tests/util/scenario.h) flows through two gateway
+ * processes of one consumer group while they join and leave it:
+ *
+ *   batch  0  gateway A runs alone
+ *   batch  8  gateway B joins: the partitions are shared, and B reads
+ *             back the state of those it is given from _sb.state
+ *   batch 16  B leaves cleanly (SIGTERM): A takes everything back
+ *   batch 21  B joins again
+ *   batch 26  A is killed (SIGKILL): B takes over A's partitions once the
+ *             group notices, A's open transaction is aborted
+ *   batch 31  A comes back
+ *
+ * Afterwards, as for the SIGKILL test: each reuser's store holds exactly
+ * the model's rows and marks the restricted persons, each stream carries
+ * every record key once and nothing of a person after their objection.
+ * B must have processed records in its first membership (it printed its
+ * counts when it left), or the test proves nothing about sharing.
+ */
+#include <unistd.h>
+
+#include "scenario.h"
+#include "world.h"
+
+/* The "N record(s) in" of the last stats line in a gateway's log. */
+static long records_in(const sb_proc_t *p)
+{
+        char line[1024];
+        long n = -1, v;
+        FILE *fp = fopen(p->log, "r");
+
+        SB_CHECK(fp, "cannot read %s", p->log);
+        while (fgets(line, sizeof(line), fp))
+                if (sscanf(line, "gateway: %ld record(s) in", &v) == 1)
+                        n = v;
+        fclose(fp);
+        return n;
+}
+
+int main(void)
+{
+        sb_kafka_cfg_t holder_kc, gw_kc, ru_kc[SB_SCN_REUSERS];
+        json_t *ru_kafka[SB_SCN_REUSERS];
+        char path[300];
+        sb_scn_rig_t g;
+        sb_world_t w;
+        sb_scn_t s;
+        long b_first = -1;
+        int b, r;
+
+        sb_world_init(&w);
+        sb_scn_init(&s, "rebaltest", "rebal");
+        sb_scn_rig_prepare(&g, &s, w.dir, w.grants_dir);
+        snprintf(w.schemas_dir, sizeof(w.schemas_dir), "%.*s",
+                 (int)sizeof(w.schemas_dir) - 1, g.schemas_dir);
+        sb_world_platform(&w, "\"gateway\": [\"rebal-gw.g1\"], "
+                              "\"datasets\": {\"rebaltest\": "
+                              "{\"holders\": [\"rebal-holder.g1\"]}}, "
+                              "\"reusers\": {\"rebal-lab\": {\"principals\": "
+                              "[\"rebal-lab.g1\"]}, \"rebal-city\": "
+                              "{\"principals\": [\"rebal-city.g1\"]}}");
+        sb_world_apply(&w);
+        sb_world_cert(&w, "rebal-holder.g1", NULL, &holder_kc);
+        sb_world_cert(&w, "rebal-gw.g1", NULL, &gw_kc);
+        for (r = 0; r < SB_SCN_REUSERS; r++) {
+                snprintf(path, sizeof(path), "%s.g1", s.reusers[r]);
+                sb_world_cert(&w, path, NULL, &ru_kc[r]);
+                ru_kafka[r] = sb_world_agent_kafka(&ru_kc[r]);
+        }
+        sb_scn_rig_configure(&g, &s, sb_world_agent_kafka(&holder_kc),
+                             sb_world_agent_kafka(&gw_kc), ru_kafka, 2);
+        sb_proc_start(&g.gw[0]);
+        for (r = 0; r < SB_SCN_REUSERS; r++)
+                sb_proc_start(&g.ru[r]);
+
+        for (b = 0; b < SB_SCN_BATCHES; b++) {
+                switch (b) {
+                case 8:
+                case 21:
+                        printf("batch %d: gateway B joins\n", b);
+                        sb_proc_start(&g.gw[1]);
+                        break;
+                case 16:
+                        printf("batch %d: gateway B leaves\n", b);
+                        SB_CHECK_INT(0, sb_proc_stop(&g.gw[1]),
+                                     "gateway B's exit status");
+                        b_first = records_in(&g.gw[1]);
+                        break;
+                case 26:
+                        printf("batch %d: gateway A killed\n", b);
+                        sb_proc_kill9(&g.gw[0]);
+                        break;
+                case 31:
+                        printf("batch %d: gateway A back\n", b);
+                        sb_proc_start(&g.gw[0]);
+                        break;
+                }
+                sb_scn_publish_batch(&s, g.h, b);
+                usleep(700 * 1000);
+                for (r = 0; r < SB_SCN_REUSERS; r++)
+                        sb_proc_check_alive(&g.ru[r]);
+                if (g.gw[0].pid)
+                        sb_proc_check_alive(&g.gw[0]);
+                if (g.gw[1].pid)
+                        sb_proc_check_alive(&g.gw[1]);
+        }
+        printf("published %d batches of %d subjects and %ld rights events\n",
+               SB_SCN_BATCHES, SB_SCN_SUBJECTS, s.rights);
+        if (b_first <= 0) {
+                sb_proc_tail(&g.gw[1]);
+                SB_TEST_FAIL("gateway B processed no record while it was in "
+                             "the group (%ld): nothing was shared",
+                             b_first);
+        }
+        printf("gateway B processed %ld record(s) in its first membership\n",
+               b_first);
+
+        if (!sb_scn_wait_stores(&s, g.key, g.db, 180,
+                                (void (*)(void *))sb_scn_rig_check_alive, &g)) {
+                sb_scn_rig_stop(&g);
+                sb_scn_rig_tail(&g);
+                SB_TEST_FAIL("the reuser stores never matched the model");
+        }
+        sb_scn_rig_stop(&g);
+        for (r = 0; r < SB_SCN_REUSERS; r++) {
+                printf("%s store: %zu rows, exactly the model's; restricted "
+                       "persons marked\n",
+                       s.reusers[r], json_object_size(s.rows[r]));
+                sb_scn_check_stream(&s, &ru_kc[r], r, 3, 1);
+        }
+        sb_scn_rig_release(&g);
+        sb_scn_release(&s);
+        sb_world_release(&w);
+        return 0;
+}
