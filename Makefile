@@ -1,6 +1,7 @@
 # sharebus - thin wrapper around CMake. The two commands of the README:
 #   make demo   builds and runs the whole flow on an in-process mock cluster
 #   make test   builds and runs every test tier (also under ASan + UBSan)
+# and `make bench`, the benchmarks (see below).
 
 BUILD      ?= build
 BUILD_ASAN ?= build-asan
@@ -38,8 +39,22 @@ test-unit: build
 test-mock: build
 	cd $(BUILD) && ctest $(CTEST_ARGS) -L mock
 
+# make bench: every benchmark in bench/; each ends with one JSON line.
+# erasure_latency measures on the mock cluster and on a real broker: the
+# single-node test broker, started here as the ctest fixture starts it
+# (tests/kafka/CMakeLists.txt: this build tree's broker directory, so not
+# while `make test` runs its kafka tier) and stopped at the end, also when a
+# benchmark fails or make is interrupted. Needs Java 17 and Maven Central
+# for the first fetch of Kafka, like the kafka test tier. The other
+# benchmarks ignore the broker.
+BENCH_BROKER_ENV = SB_BROKER_DIR=$(abspath $(BUILD))/tests/kafka/broker \
+                   SB_BIN=$(abspath $(BUILD))/sharebus SB_CERTS=sharebus
+
 bench: build
-	@for b in $(BUILD)/bench/*; do \
+	@export $(BENCH_BROKER_ENV); \
+	tests/kafka/broker.sh start || exit 1; \
+	trap 'tests/kafka/broker.sh stop' EXIT; trap 'exit 130' INT TERM; \
+	for b in $(BUILD)/bench/*; do \
 	    [ -x "$$b" ] && [ -f "$$b" ] || continue; \
 	    echo "== $$b"; "$$b" || exit 1; \
 	done

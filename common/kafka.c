@@ -76,6 +76,13 @@ static rd_kafka_conf_t *sb_kafka_conf_fill(rd_kafka_conf_t *conf,
         if (sb_kafka_conf_set(conf, "bootstrap.servers", kc->bootstrap_servers,
                               errstr, errstr_size) ||
             sb_kafka_conf_set(conf, "client.id", client_id, errstr,
+                              errstr_size) ||
+            /* Like Kafka's Java client (TCP_NODELAY): with Nagle on, a
+             * request sent while another awaits its answer waits for the
+             * broker's delayed ACK, ~40 ms, which a rights event pays at
+             * every hop (bench/erasure_latency). kafka.properties may
+             * still turn it back on. */
+            sb_kafka_conf_set(conf, "socket.nagle.disable", "true", errstr,
                               errstr_size))
                 goto fail;
 

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +42,10 @@ void sb_proc_start(sb_proc_t *p)
         SB_CHECK(pid >= 0, "fork: %s", strerror(errno));
         if (pid == 0) {
                 int fd = open(p->log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+                /* A test that fails (exit) or times out (killed) must not
+                 * leave its agents running. */
+                prctl(PR_SET_PDEATHSIG, SIGKILL);
 
                 if (fd >= 0) {
                         dup2(fd, 1);
