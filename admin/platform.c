@@ -127,11 +127,11 @@ static int sb_pf_pubkey(const char *hex,
 
 /*
  * Optional: a non-empty array of distinct Ed25519 public keys, each the
- * 64 hex characters of a NAME.pub written by `sharebus keys generate`.
+ * 64 hex characters of a NAME.pub that `whose` made with `sharebus keys
+ * generate` (receipt_keys of a reuser, audit_keys of the platform).
  */
-static int sb_pf_receipt_keys(const json_t *a, const char *origin,
-                              const char *where, char *errstr,
-                              size_t errstr_size)
+static int sb_pf_pubkeys(const json_t *a, const char *origin, const char *where,
+                         const char *whose, char *errstr, size_t errstr_size)
 {
         unsigned char pub[SB_SIGN_PUBLIC_BYTES], other[SB_SIGN_PUBLIC_BYTES];
         const json_t *v;
@@ -143,10 +143,9 @@ static int sb_pf_receipt_keys(const json_t *a, const char *origin,
                 sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
                           "platform '%s': key '%s': expected a non-empty "
                           "array of Ed25519 public keys (the content of the "
-                          "NAME.pub files the reuser made with 'sharebus "
-                          "keys generate'); leave the key out when none is "
-                          "known",
-                          origin, where);
+                          "NAME.pub files %s made with 'sharebus keys "
+                          "generate'); leave the key out when none is known",
+                          origin, where, whose);
                 return -1;
         }
         json_array_foreach(a, i, v)
@@ -212,6 +211,7 @@ sb_platform_t *sb_platform_load(const char *path, char *errstr,
                                           "output_retention_days",
                                           "audit_retention_days",
                                           "ops_retention_days",
+                                          "audit_keys",
                                           NULL};
         static const char *const ds_keys[] = {"holders", "partitions", NULL};
         static const char *const ru_keys[] = {"principals", "receipt_keys",
@@ -282,6 +282,10 @@ sb_platform_t *sb_platform_load(const char *path, char *errstr,
                       errstr, errstr_size))
                 goto fail;
         pf->ops_retention_ms = n * DAY_MS;
+        if (sb_pf_pubkeys(json_object_get(pf->json, "audit_keys"), path,
+                          "audit_keys", "the platform team", errstr,
+                          errstr_size))
+                goto fail;
 
         json_object_foreach(pf->datasets, k, v)
         {
@@ -321,9 +325,9 @@ sb_platform_t *sb_platform_load(const char *path, char *errstr,
                                 goto fail;
                         snprintf(where, sizeof(where),
                                  "reusers.%s.receipt_keys", k);
-                        if (sb_pf_receipt_keys(
-                                json_object_get(v, "receipt_keys"), path, where,
-                                errstr, errstr_size))
+                        if (sb_pf_pubkeys(json_object_get(v, "receipt_keys"),
+                                          path, where, "the reuser", errstr,
+                                          errstr_size))
                                 goto fail;
                 }
         }
@@ -383,15 +387,32 @@ size_t sb_platform_receipt_key_cnt(const sb_platform_t *pf, const char *reuser)
             json_object_get(pf->reusers, reuser), "receipt_keys"));
 }
 
-void sb_platform_receipt_key(const sb_platform_t *pf, const char *reuser,
-                             size_t i, unsigned char pub[SB_SIGN_PUBLIC_BYTES])
+/* The i-th key of an array validated by sb_pf_pubkeys(). */
+static void sb_pf_key_at(const json_t *keys, size_t i,
+                         unsigned char pub[SB_SIGN_PUBLIC_BYTES])
 {
-        const json_t *keys = json_object_get(
-            json_object_get(pf->reusers, reuser), "receipt_keys");
-
         /* Validated at load: it decodes. */
         if (sb_pf_pubkey(json_string_value(json_array_get(keys, i)), pub))
                 memset(pub, 0, SB_SIGN_PUBLIC_BYTES);
+}
+
+void sb_platform_receipt_key(const sb_platform_t *pf, const char *reuser,
+                             size_t i, unsigned char pub[SB_SIGN_PUBLIC_BYTES])
+{
+        sb_pf_key_at(json_object_get(json_object_get(pf->reusers, reuser),
+                                     "receipt_keys"),
+                     i, pub);
+}
+
+size_t sb_platform_audit_key_cnt(const sb_platform_t *pf)
+{
+        return json_array_size(json_object_get(pf->json, "audit_keys"));
+}
+
+void sb_platform_audit_key(const sb_platform_t *pf, size_t i,
+                           unsigned char pub[SB_SIGN_PUBLIC_BYTES])
+{
+        sb_pf_key_at(json_object_get(pf->json, "audit_keys"), i, pub);
 }
 
 static int sb_pf_add(sb_topic_spec_t **specs, size_t *cnt, size_t *cap,

@@ -83,6 +83,15 @@ size_t sb_platform_receipt_key_cnt(const sb_platform_t *pf, const char *reuser);
 void sb_platform_receipt_key(const sb_platform_t *pf, const char *reuser,
                              size_t i, unsigned char pub[SB_SIGN_PUBLIC_BYTES]);
 
+/*
+ * The Ed25519 public keys that may sign the checkpoints of _sb.audit
+ * (common/audit.h): top-level "audit_keys", validated like "receipt_keys";
+ * several while the platform's audit key is rotated.
+ */
+size_t sb_platform_audit_key_cnt(const sb_platform_t *pf);
+void sb_platform_audit_key(const sb_platform_t *pf, size_t i,
+                           unsigned char pub[SB_SIGN_PUBLIC_BYTES]);
+
 /* Whether a principal name carries a credential generation (<name>.gN). */
 int sb_principal_is_generational(const char *name);
 

@@ -10,6 +10,7 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "log.h"
+#include "reader.h"
 
 /* A delivery report not in yet. */
 #define SB_RIGHTS_DR_WAITING RD_KAFKA_RESP_ERR__IN_PROGRESS
@@ -18,7 +19,7 @@ struct sb_rights_s {
         const sb_admin_cfg_t *cfg;
         const sb_platform_t *pf;
         const sb_schema_t *receipt;
-        rd_kafka_t *consumer; /* assigned by hand, never joins its group */
+        sb_reader_t *reader;
         rd_kafka_t *producer; /* alerts; made on first use */
 };
 
@@ -224,156 +225,6 @@ done:
         return SB_OK;
 }
 
-/*
- * Reading a topic to its end
- */
-
-typedef sb_err_t (*sb_rights_msg_cb_t)(sb_rights_t *r,
-                                       const rd_kafka_message_t *m,
-                                       void *opaque, char *errstr,
-                                       size_t errstr_size);
-
-/* Partitions of `topic`; SB_ERR_NOT_FOUND when it does not exist. */
-static sb_err_t sb_rights_partitions(sb_rights_t *r, const char *topic,
-                                     int *cntp, char *errstr,
-                                     size_t errstr_size)
-{
-        const struct rd_kafka_metadata *md;
-        rd_kafka_resp_err_t kerr;
-        rd_kafka_topic_t *rkt;
-        sb_err_t err = SB_OK;
-
-        rkt = rd_kafka_topic_new(r->consumer, topic, NULL);
-        if (!rkt)
-                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                 "topic '%s': %s", topic,
-                                 rd_kafka_err2str(rd_kafka_last_error()));
-        kerr = rd_kafka_metadata(r->consumer, 0, rkt, &md,
-                                 (int)r->cfg->timeout_ms);
-        rd_kafka_topic_destroy(rkt);
-        if (kerr)
-                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                 "metadata of topic '%s': %s", topic,
-                                 rd_kafka_err2str(kerr));
-        if (md->topic_cnt != 1 || md->topics[0].err)
-                err = sb_seterr(
-                    errstr, errstr_size,
-                    md->topic_cnt != 1 ||
-                            md->topics[0].err ==
-                                RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART
-                        ? SB_ERR_NOT_FOUND
-                        : SB_ERR_KAFKA,
-                    "topic '%s': %s (run 'sharebus admin topics apply')", topic,
-                    md->topic_cnt ? rd_kafka_err2str(md->topics[0].err)
-                                  : "not found");
-        else
-                *cntp = md->topics[0].partition_cnt;
-        rd_kafka_metadata_destroy(md);
-        return err;
-}
-
-/*
- * Calls `cb` for every committed message of `topic` below the high
- * watermarks read before starting. A partition is done at its end of
- * partition (which read_committed puts at the last stable offset) or once
- * a message at or past its watermark shows up.
- */
-static sb_err_t sb_rights_read(sb_rights_t *r, const char *topic,
-                               sb_rights_msg_cb_t cb, void *opaque,
-                               char *errstr, size_t errstr_size)
-{
-        rd_kafka_topic_partition_list_t *parts = NULL;
-        int64_t *ends = NULL, lo, hi, deadline;
-        rd_kafka_resp_err_t kerr;
-        int cnt = 0, i, remaining = 0;
-        sb_err_t err;
-
-        if ((err = sb_rights_partitions(r, topic, &cnt, errstr, errstr_size)))
-                return err;
-        ends = calloc((size_t)(cnt > 0 ? cnt : 1), sizeof(*ends));
-        parts = rd_kafka_topic_partition_list_new(cnt > 0 ? cnt : 1);
-        if (!ends) {
-                err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
-                                "out of memory");
-                goto done;
-        }
-        for (i = 0; i < cnt; i++) {
-                kerr = rd_kafka_query_watermark_offsets(
-                    r->consumer, topic, i, &lo, &hi, (int)r->cfg->timeout_ms);
-                if (kerr) {
-                        err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                        "topic '%s' partition %d: cannot read "
-                                        "its offsets: %s",
-                                        topic, i, rd_kafka_err2str(kerr));
-                        goto done;
-                }
-                ends[i] = -1; /* nothing to read */
-                if (hi > lo) {
-                        ends[i] = hi;
-                        rd_kafka_topic_partition_list_add(parts, topic, i)
-                            ->offset = RD_KAFKA_OFFSET_BEGINNING;
-                        remaining++;
-                }
-        }
-        if (!remaining)
-                goto done;
-        if ((kerr = rd_kafka_assign(r->consumer, parts))) {
-                err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                "cannot read topic '%s': %s", topic,
-                                rd_kafka_err2str(kerr));
-                goto done;
-        }
-        deadline = sb_now_ms() + r->cfg->timeout_ms;
-        while (remaining > 0 && !err) {
-                rd_kafka_message_t *m;
-                int32_t p;
-
-                if (sb_now_ms() > deadline) {
-                        err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                        "topic '%s': not read to its end "
-                                        "within %lld ms (timeout_ms)",
-                                        topic, r->cfg->timeout_ms);
-                        break;
-                }
-                m = rd_kafka_consumer_poll(r->consumer, 100);
-                if (!m)
-                        continue;
-                p = m->partition;
-                if (m->rkt && strcmp(rd_kafka_topic_name(m->rkt), topic)) {
-                        rd_kafka_message_destroy(m); /* an earlier read's */
-                        continue;
-                }
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-                        if (p >= 0 && p < cnt && ends[p] >= 0) {
-                                ends[p] = -1;
-                                remaining--;
-                        }
-                } else if (m->err && !m->rkt) {
-                        /* A client-wide error (a broker away): librdkafka
-                         * retries; the deadline bounds the wait. */
-                        sb_log(SB_LOG_WARN, "RIGHTS", "reading topic '%s': %s",
-                               topic, rd_kafka_message_errstr(m));
-                } else if (m->err) {
-                        err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                        "reading topic '%s': %s", topic,
-                                        rd_kafka_message_errstr(m));
-                } else if (p >= 0 && p < cnt && ends[p] >= 0) {
-                        if (m->offset < ends[p])
-                                err = cb(r, m, opaque, errstr, errstr_size);
-                        if (m->offset + 1 >= ends[p]) {
-                                ends[p] = -1;
-                                remaining--;
-                        }
-                }
-                rd_kafka_message_destroy(m);
-        }
-        rd_kafka_assign(r->consumer, NULL);
-done:
-        rd_kafka_topic_partition_list_destroy(parts);
-        free(ends);
-        return err;
-}
-
 /* The last value of header `name` as a string, in `out`; NULL if absent. */
 static const char *sb_rights_header(const rd_kafka_message_t *m,
                                     const char *name, char *out, size_t size)
@@ -406,6 +257,7 @@ static const char *sb_rights_key(const rd_kafka_message_t *m, char *out,
  */
 
 typedef struct sb_rights_scan_s {
+        sb_rights_t *r;
         const char *only; /* event id, or NULL: every event */
         sb_rights_report_t *rep;
         size_t cap;
@@ -492,9 +344,8 @@ sb_rights_add_event(sb_rights_scan_t *sc, const json_t *e, const char *event_id)
 }
 
 /* One _sb.audit message: a "rights.propagate" entry is an event. */
-static sb_err_t sb_rights_on_audit(sb_rights_t *r, const rd_kafka_message_t *m,
-                                   void *opaque, char *errstr,
-                                   size_t errstr_size)
+static sb_err_t sb_rights_on_audit(const rd_kafka_message_t *m, void *opaque,
+                                   char *errstr, size_t errstr_size)
 {
         sb_rights_scan_t *sc = opaque;
         const char *event_id, *reuser, *op;
@@ -504,7 +355,6 @@ static sb_err_t sb_rights_on_audit(sb_rights_t *r, const rd_kafka_message_t *m,
         json_t *e;
         size_t i;
 
-        (void)r;
         /* The key is the event id: skip other events without parsing. */
         if (sc->only && m->key &&
             (m->key_len != strlen(sc->only) ||
@@ -563,8 +413,7 @@ static sb_err_t sb_rights_on_audit(sb_rights_t *r, const rd_kafka_message_t *m,
 }
 
 /* One message of sb.ack.<sc->reuser>. */
-static sb_err_t sb_rights_on_receipt(sb_rights_t *r,
-                                     const rd_kafka_message_t *m, void *opaque,
+static sb_err_t sb_rights_on_receipt(const rd_kafka_message_t *m, void *opaque,
                                      char *errstr, size_t errstr_size)
 {
         sb_rights_scan_t *sc = opaque;
@@ -585,7 +434,7 @@ static sb_err_t sb_rights_on_receipt(sb_rights_t *r,
         exp.dataset = ev->dataset;
         exp.type = ev->type;
         err = sb_rights_receipt_check(
-            r->receipt, &exp,
+            sc->r->receipt, &exp,
             (const unsigned char(*)[SB_SIGN_PUBLIC_BYTES])sc->keys, sc->key_cnt,
             m->payload, m->len, sb_rights_header(m, "sb_sig", sig, sizeof(sig)),
             sb_rights_header(m, "sb_key_id", key_id, sizeof(key_id)), &rc,
@@ -677,6 +526,7 @@ sb_err_t sb_rights_scan(sb_rights_t *r, const char *event_id,
 
         memset(rep, 0, sizeof(*rep));
         memset(&sc, 0, sizeof(sc));
+        sc.r = r;
         rep->deadline_ms = deadline_ms;
         sc.only = event_id;
         sc.rep = rep;
@@ -687,8 +537,9 @@ sb_err_t sb_rights_scan(sb_rights_t *r, const char *event_id,
                                 "out of memory");
                 goto done;
         }
-        if ((err = sb_rights_read(r, SB_RIGHTS_AUDIT_TOPIC, sb_rights_on_audit,
-                                  &sc, errstr, errstr_size)))
+        if ((err =
+                 sb_reader_read(r->reader, SB_RIGHTS_AUDIT_TOPIC,
+                                sb_rights_on_audit, &sc, errstr, errstr_size)))
                 goto done;
         if (event_id && !rep->event_cnt) {
                 err = sb_seterr(errstr, errstr_size, SB_ERR_NOT_FOUND,
@@ -706,8 +557,8 @@ sb_err_t sb_rights_scan(sb_rights_t *r, const char *event_id,
                 }
                 sc.reuser = reuser;
                 snprintf(topic, sizeof(topic), "sb.ack.%s", reuser);
-                err = sb_rights_read(r, topic, sb_rights_on_receipt, &sc,
-                                     errstr, errstr_size);
+                err = sb_reader_read(r->reader, topic, sb_rights_on_receipt,
+                                     &sc, errstr, errstr_size);
                 if (err == SB_ERR_NOT_FOUND) {
                         /* Its receipts cannot be there: it is overdue in
                          * time, not a reason to hide the others. */
@@ -752,9 +603,8 @@ void sb_rights_report_release(sb_rights_report_t *rep)
  */
 
 /* One _sb.alerts message: remembers "<key>\n<alert>". */
-static sb_err_t sb_rights_on_alert(sb_rights_t *r, const rd_kafka_message_t *m,
-                                   void *opaque, char *errstr,
-                                   size_t errstr_size)
+static sb_err_t sb_rights_on_alert(const rd_kafka_message_t *m, void *opaque,
+                                   char *errstr, size_t errstr_size)
 {
         json_t *raised = opaque, *e;
         char key[400], *k = NULL;
@@ -762,7 +612,6 @@ static sb_err_t sb_rights_on_alert(sb_rights_t *r, const rd_kafka_message_t *m,
         json_error_t jerr;
         int rc;
 
-        (void)r;
         if (!sb_rights_key(m, key, sizeof(key)) || !m->payload)
                 return SB_OK;
         e = json_loadb(m->payload, m->len, 0, &jerr);
@@ -926,8 +775,9 @@ sb_err_t sb_rights_alert(sb_rights_t *r, const sb_rights_report_t *rep,
                         due += sb_rights_alerting(&rep->events[i].acks[j]);
         if (!due)
                 goto done;
-        if ((err = sb_rights_read(r, SB_RIGHTS_ALERTS_TOPIC, sb_rights_on_alert,
-                                  raised, errstr, errstr_size)) ||
+        if ((err = sb_reader_read(r->reader, SB_RIGHTS_ALERTS_TOPIC,
+                                  sb_rights_on_alert, raised, errstr,
+                                  errstr_size)) ||
             (err = sb_rights_producer(r, errstr, errstr_size)))
                 goto done;
         status = calloc(due, sizeof(*status));
@@ -988,9 +838,7 @@ sb_err_t sb_rights_watch_once(sb_rights_t *r, int64_t deadline_ms,
 sb_rights_t *sb_rights_new(const sb_admin_cfg_t *cfg, const sb_platform_t *pf,
                            char *errstr, size_t errstr_size)
 {
-        rd_kafka_conf_t *conf;
         sb_rights_t *r;
-        char kerr[512], group[300];
 
         r = calloc(1, sizeof(*r));
         if (!r) {
@@ -1009,31 +857,9 @@ sb_rights_t *sb_rights_new(const sb_admin_cfg_t *cfg, const sb_platform_t *pf,
         }
         if (sb_crypto_init(errstr, errstr_size))
                 goto fail;
-        conf =
-            sb_kafka_conf_new(&cfg->kafka, cfg->client_id, errstr, errstr_size);
-        if (!conf)
+        r->reader = sb_reader_new(cfg, "rights", errstr, errstr_size);
+        if (!r->reader)
                 goto fail;
-        /* librdkafka wants a group to assign partitions; it is never
-         * joined and nothing is committed. */
-        snprintf(group, sizeof(group), "%s-rights", cfg->client_id);
-        if (sb_kafka_conf_set(conf, "group.id", group, errstr, errstr_size) ||
-            sb_kafka_conf_set(conf, "enable.auto.commit", "false", errstr,
-                              errstr_size) ||
-            sb_kafka_conf_set(conf, "enable.partition.eof", "true", errstr,
-                              errstr_size) ||
-            sb_kafka_conf_set(conf, "isolation.level", "read_committed", errstr,
-                              errstr_size)) {
-                rd_kafka_conf_destroy(conf);
-                goto fail;
-        }
-        r->consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, kerr, sizeof(kerr));
-        if (!r->consumer) {
-                rd_kafka_conf_destroy(conf);
-                sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                          "cannot create the audit reader: %s", kerr);
-                goto fail;
-        }
-        rd_kafka_poll_set_consumer(r->consumer);
         return r;
 
 fail:
@@ -1049,9 +875,6 @@ void sb_rights_destroy(sb_rights_t *r)
                 sb_kafka_flush(r->producer, (int)r->cfg->timeout_ms);
                 rd_kafka_destroy(r->producer);
         }
-        if (r->consumer) {
-                rd_kafka_consumer_close(r->consumer);
-                rd_kafka_destroy(r->consumer);
-        }
+        sb_reader_destroy(r->reader);
         free(r);
 }

@@ -16,6 +16,7 @@
 #define SB_EXIT_CHECK   5 /* a check failed (demo) */
 #define SB_EXIT_DRIFT   6 /* plan: the cluster differs from the declaration */
 #define SB_EXIT_PENDING 7 /* rights: some receipts are pending or overdue */
+#define SB_EXIT_BROKEN  8 /* audit: the log is broken */
 
 typedef struct sb_cmd_s {
         const char *name;
@@ -32,10 +33,12 @@ int sb_cmd_config(int argc, char **argv);
 int sb_cmd_admin(int argc, char **argv);
 int sb_cmd_sample(int argc, char **argv);
 int sb_cmd_rights(int argc, char **argv);
+int sb_cmd_audit(int argc, char **argv);
 
 /* admin subcommands implemented outside cmd_admin.c */
 int sb_admin_cmd_topics(int argc, char **argv);
 int sb_admin_cmd_acls(int argc, char **argv);
+int sb_admin_cmd_grants(int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM; long-running commands poll it. */
 extern volatile sig_atomic_t sb_cli_stop;

@@ -54,7 +54,8 @@ static const sb_cmd_t sb_commands[] = {
      "access-control gateway: one minimised stream per reuser"},
     {"reuser", sb_cmd_reuser,
      "reuser agent: store the stream, apply rights, send signed receipts"},
-    {"keys", sb_cmd_keys, "signing keys: make an Ed25519 key pair (receipts)"},
+    {"keys", sb_cmd_keys,
+     "signing keys: make an Ed25519 key pair (receipts, audit checkpoints)"},
     {"demo", sb_cmd_demo, "run the whole flow on an in-process mock cluster"},
     {"sample", sb_cmd_sample,
      "write synthetic records of the sample dataset (NDJSON)"},
@@ -63,6 +64,8 @@ static const sb_cmd_t sb_commands[] = {
     {"admin", sb_cmd_admin, "platform administration: CA and certificates"},
     {"rights", sb_cmd_rights,
      "rights events: who acknowledged, who is overdue; alerts"},
+    {"audit", sb_cmd_audit,
+     "audit log: verify its hash chains and signed checkpoints; export it"},
     {NULL, NULL, NULL},
 };
 
