@@ -20,12 +20,14 @@
 static int sb_admin_ca(int argc, char **argv);
 static int sb_admin_cert(int argc, char **argv);
 
-/* Admin subcommands; `topics` and `acls` join this table. */
+/* Admin subcommands; `topics`, `acls` and `grants` join this table. */
 static const sb_cmd_t sb_admin_cmds[] = {
     {"ca", sb_admin_ca, "the platform CA: init"},
     {"cert", sb_admin_cert, "client and broker certificates: issue, list"},
     {"topics", sb_admin_cmd_topics, "topics the platform implies: plan, apply"},
     {"acls", sb_admin_cmd_acls, "ACLs the grants and roles imply: plan, apply"},
+    {"grants", sb_admin_cmd_grants,
+     "grant files published to _sb.grants: plan, apply, list, show, revoke"},
     {NULL, NULL, NULL},
 };
 

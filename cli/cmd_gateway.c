@@ -92,11 +92,13 @@ done:
                 st = sb_gateway_stats(gw);
                 fprintf(stderr,
                         "gateway: %zu record(s) in, %zu delivered, %zu rights "
-                        "event(s), %zu notice(s), %zu not shared, %zu "
+                        "event(s), %zu notice(s), %zu not shared (grant "
+                        "inactive), %zu excluded (objection, consent, "
+                        "restriction), %zu too old for the grant, %zu "
                         "quarantined, %zu transaction(s)\n",
                         st->records_in, st->delivered, st->rights_in,
-                        st->notices, st->not_shared, st->quarantined,
-                        st->transactions);
+                        st->notices, st->not_shared, st->excluded, st->too_old,
+                        st->quarantined, st->transactions);
         }
         sb_gateway_destroy(gw);
         sb_config_release(sb_gateway_cfg_table, &cfg);

@@ -19,8 +19,10 @@ static const char *sb_grant_keys[] = {
     NULL};
 
 /* Keys of DESIGN §5 whose limits this version does not enforce yet. */
-static const char *sb_grant_unenforced[] = {"history_days", "retention_days",
-                                            "rate", NULL};
+static const char *sb_grant_unenforced[] = {"rate", NULL};
+
+/* Longest history or retention a grant may name: 100 years. */
+#define SB_GRANT_MAX_DAYS 36500
 
 static const char *sb_avro_primitives[] = {"null",  "boolean", "int",
                                            "long",  "float",   "double",
@@ -327,6 +329,26 @@ static int sb_reuser_name_valid(const char *s)
                 goto fail;                                                     \
         } while (0)
 
+/* An optional whole number of days, 1 to SB_GRANT_MAX_DAYS; 0 if absent. */
+static sb_err_t sb_grant_days(const json_t *json, const char *key, int *out,
+                              const char *origin, char *errstr,
+                              size_t errstr_size)
+{
+        const json_t *v = json_object_get(json, key);
+
+        *out = 0;
+        if (!v)
+                return SB_OK;
+        if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+            json_integer_value(v) > SB_GRANT_MAX_DAYS)
+                return sb_seterr(errstr, errstr_size, SB_ERR_GRANT,
+                                 "grant '%s': key '%s': expected a whole "
+                                 "number of days from 1 to %d",
+                                 origin, key, SB_GRANT_MAX_DAYS);
+        *out = (int)json_integer_value(v);
+        return SB_OK;
+}
+
 static char *sb_grant_string(json_t *json, const char *key, int required,
                              const char *origin, char *errstr,
                              size_t errstr_size, int *failed)
@@ -496,6 +518,12 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
                 GRANT_ERR("grant '%s': key 'valid_until': must be after "
                           "valid_from",
                           origin);
+
+        if (sb_grant_days(json, "history_days", &g->history_days, origin,
+                          errstr, errstr_size) ||
+            sb_grant_days(json, "retention_days", &g->retention_days, origin,
+                          errstr, errstr_size))
+                goto fail;
 
         g->in = sb_catalog_dataset(cat, g->dataset);
         if (!g->in)

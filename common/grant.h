@@ -10,8 +10,9 @@
  *
  * Each granted field is kept or transformed (transform.h: generalise,
  * truncate, round, pseudonymise), and its output type is the transformed
- * one. A grant asking for a limit that is not enforced yet (history_days,
- * retention_days, rate) is refused rather than silently widened.
+ * one. history_days is enforced by the gateway, retention_days and
+ * valid_until by the reuser agent too; a limit not enforced yet (rate) is
+ * refused rather than silently widened.
  * docs/grants.md describes the format.
  */
 #ifndef SB_GRANT_H
@@ -42,6 +43,10 @@ typedef struct sb_grant_s {
         int has_valid_from, has_valid_until;
         int64_t valid_from_ms;  /* when has_valid_from */
         int64_t valid_until_ms; /* when has_valid_until */
+        int history_days;       /* records older than this are not shared; 0: no
+                                   limit (DESIGN §5, CNIL R5.2-03) */
+        int retention_days;     /* the reuser purges rows older than this; 0: no
+                                   limit */
         char *topic;            /* sb.out.<reuser>.<dataset> */
         const sb_schema_t *in;  /* dataset schema (borrowed) */
         sb_schema_t *out;       /* output schema (owned) */

@@ -83,6 +83,85 @@ static sb_err_t sb_schema_check_key_field(sb_schema_t *s, const char *attr,
         return SB_OK;
 }
 
+/* "sb.event_time" must name a timestamp or date field, maybe nullable. */
+static sb_err_t sb_schema_check_event_time(sb_schema_t *s, char *errstr,
+                                           size_t errstr_size)
+{
+        const json_t *f = sb_schema_field(s, s->event_time_field), *t, *x;
+        const char *type = NULL, *logical = NULL;
+        size_t i;
+
+        if (!f)
+                return sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                 "schema '%s': \"sb.event_time\" names field "
+                                 "'%s', which the schema does not have",
+                                 s->origin, s->event_time_field);
+        t = json_object_get(f, "type");
+        if (json_is_array(t) && json_array_size(t) == 2) {
+                json_array_foreach(t, i, x)
+                {
+                        if (!json_is_string(x) ||
+                            strcmp(json_string_value(x), "null"))
+                                t = x;
+                }
+        }
+        if (json_is_object(t)) {
+                type = json_string_value(json_object_get(t, "type"));
+                logical = json_string_value(json_object_get(t, "logicalType"));
+        }
+        if (type && logical && !strcmp(type, "long") &&
+            !strcmp(logical, "timestamp-millis"))
+                s->event_time_unit = SB_EVENT_TIME_MILLIS;
+        else if (type && logical && !strcmp(type, "long") &&
+                 !strcmp(logical, "timestamp-micros"))
+                s->event_time_unit = SB_EVENT_TIME_MICROS;
+        else if (type && logical && !strcmp(type, "int") &&
+                 !strcmp(logical, "date"))
+                s->event_time_unit = SB_EVENT_TIME_DATE;
+        else
+                return sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                 "schema '%s': \"sb.event_time\" field '%s' "
+                                 "must be a timestamp-millis or "
+                                 "timestamp-micros long, or a date int "
+                                 "(nullable or not)",
+                                 s->origin, s->event_time_field);
+        return SB_OK;
+}
+
+int sb_schema_event_time(const sb_schema_t *s, avro_value_t *rec, int64_t *msp)
+{
+        avro_value_t f, branch;
+        int64_t l;
+        int32_t i;
+
+        if (!s->event_time_field ||
+            avro_value_get_by_name(rec, s->event_time_field, &f, NULL))
+                return 0;
+        if (avro_value_get_type(&f) == AVRO_UNION) {
+                if (avro_value_get_current_branch(&f, &branch))
+                        return 0;
+                f = branch;
+        }
+        switch (s->event_time_unit) {
+        case SB_EVENT_TIME_MILLIS:
+                if (avro_value_get_long(&f, &l))
+                        return 0;
+                *msp = l;
+                return 1;
+        case SB_EVENT_TIME_MICROS:
+                if (avro_value_get_long(&f, &l))
+                        return 0;
+                *msp = l / 1000;
+                return 1;
+        case SB_EVENT_TIME_DATE:
+                if (avro_value_get_int(&f, &i))
+                        return 0;
+                *msp = (int64_t)i * 86400000;
+                return 1;
+        }
+        return 0;
+}
+
 sb_schema_t *sb_schema_new(json_t *json, const char *origin, char *errstr,
                            size_t errstr_size)
 {
@@ -130,6 +209,8 @@ sb_schema_t *sb_schema_new(json_t *json, const char *origin, char *errstr,
         s->dataset = sb_strdup_attr(json, "sb.dataset");
         s->subject_field = sb_strdup_attr(json, "sb.subject");
         s->record_id_field = sb_strdup_attr(json, "sb.record_id");
+        s->event_time_field = sb_strdup_attr(json, "sb.event_time");
+        s->reliability = sb_strdup_attr(json, "sb.reliability");
         if (s->dataset && (!s->subject_field || !s->record_id_field)) {
                 sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
                           "schema '%s': a dataset schema (\"sb.dataset\") "
@@ -145,6 +226,9 @@ sb_schema_t *sb_schema_new(json_t *json, const char *origin, char *errstr,
         if (s->record_id_field &&
             sb_schema_check_key_field(s, "sb.record_id", s->record_id_field,
                                       errstr, errstr_size))
+                goto fail;
+        if (s->event_time_field &&
+            sb_schema_check_event_time(s, errstr, errstr_size))
                 goto fail;
 
         s->iface = avro_generic_class_from_schema(s->avro);
@@ -198,6 +282,8 @@ void sb_schema_destroy(sb_schema_t *s)
         free(s->dataset);
         free(s->subject_field);
         free(s->record_id_field);
+        free(s->event_time_field);
+        free(s->reliability);
         free(s);
 }
 

@@ -29,15 +29,26 @@ typedef struct sb_buf_s {
 sb_err_t sb_buf_reserve(sb_buf_t *b, size_t cap);
 void sb_buf_release(sb_buf_t *b);
 
+/*
+ * Types a dataset's event time field ("sb.event_time": when the fact the
+ * record states happened, used for the grants' history_days) may have.
+ */
+#define SB_EVENT_TIME_MILLIS 1 /* long, timestamp-millis */
+#define SB_EVENT_TIME_MICROS 2 /* long, timestamp-micros */
+#define SB_EVENT_TIME_DATE   3 /* int, date (days since the epoch) */
+
 typedef struct sb_schema_s {
-        char *origin;          /* file it came from, for messages */
-        char *fullname;        /* e.g. fr.example.social.Beneficiary */
-        char *dataset;         /* "sb.dataset", or NULL */
-        char *subject_field;   /* "sb.subject", or NULL */
-        char *record_id_field; /* "sb.record_id", or NULL */
-        json_t *json;          /* the schema as written */
-        char *canonical;       /* Parsing Canonical Form */
-        uint64_t fingerprint;  /* CRC-64-AVRO of canonical */
+        char *origin;           /* file it came from, for messages */
+        char *fullname;         /* e.g. fr.example.social.Beneficiary */
+        char *dataset;          /* "sb.dataset", or NULL */
+        char *subject_field;    /* "sb.subject", or NULL */
+        char *record_id_field;  /* "sb.record_id", or NULL */
+        char *event_time_field; /* "sb.event_time", or NULL */
+        char *reliability;      /* "sb.reliability", or NULL */
+        int event_time_unit;    /* SB_EVENT_TIME_* of that field */
+        json_t *json;           /* the schema as written */
+        char *canonical;        /* Parsing Canonical Form */
+        uint64_t fingerprint;   /* CRC-64-AVRO of canonical */
         avro_schema_t avro;
         avro_value_iface_t *iface; /* generic class */
         sb_avrojson_t *aj;
@@ -56,6 +67,13 @@ void sb_schema_destroy(sb_schema_t *s);
 /* A fresh, empty value of the schema (caller avro_value_decref()s it). */
 sb_err_t sb_schema_value_new(const sb_schema_t *s, avro_value_t *v,
                              char *errstr, size_t errstr_size);
+
+/*
+ * The event time of a decoded record of dataset schema `s`, in ms since
+ * the epoch. Returns 0 when the schema names no event time field (or, for
+ * a nullable one, the record has none).
+ */
+int sb_schema_event_time(const sb_schema_t *s, avro_value_t *rec, int64_t *msp);
 
 /* The JSON object of the top-level field `name`, or NULL. */
 const json_t *sb_schema_field(const sb_schema_t *s, const char *name);

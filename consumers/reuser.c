@@ -4,6 +4,7 @@
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "crypto.h"
 #include "envelope.h"
@@ -18,6 +19,7 @@
 #define SB_RU_RECEIPT_TIMEOUT_MS 30000
 #define SB_RU_RECEIPT_RETRY_MS   10000
 #define SB_RU_RECEIPT_BATCH      500
+#define SB_RU_DAY_MS             86400000LL
 
 #define F(name, type, req, def, lo, hi, desc)                                  \
         {                                                                      \
@@ -47,6 +49,12 @@ const sb_config_field_t sb_reuser_cfg_table[] = {
       "Consumer group (default: sb-reuser-<reuser>)"),
     F(batch_records, SB_CFG_INT, 0, "500", 1, 100000,
       "Messages applied per SQL transaction at most"),
+    F(purge_interval_ms, SB_CFG_INT, 0, "3600000", 1000, 86400000,
+      "How often the running agent deletes the rows received more than the "
+      "grant's retention_days ago, and every row once its valid_until has "
+      "passed (it also purges when it starts, before consuming). Each purge "
+      "is one SQL transaction, logged and recorded in the store's sb_purges "
+      "table; sharebus reuser purge runs one on demand"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -73,8 +81,18 @@ struct sb_reuser_s {
         int receipts_waiting; /* the store may hold unsent receipts */
         int64_t receipts_tried_ms;
         int hold_receipts;
+        size_t txn_stored;     /* records stored in the open transaction */
+        int64_t next_purge_ms; /* system clock */
+        int64_t (*now_ms)(void *opaque); /* NULL: sb_now_ms() */
+        void *now_opaque;
         sb_reuser_stats_t stats;
 };
+
+/* The time rows are stamped and judged by (sb_reuser_set_clock()). */
+static int64_t sb_ru_now(const sb_reuser_t *ru)
+{
+        return ru->now_ms ? ru->now_ms(ru->now_opaque) : sb_now_ms();
+}
 
 /* Positions come from the store, never from Kafka's committed offsets. */
 static void sb_ru_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
@@ -149,6 +167,31 @@ static sb_err_t sb_ru_producer_new(sb_reuser_t *ru, char *errstr,
         return SB_OK;
 }
 
+/*
+ * Loads the catalog and the grant of `cfg` and checks the grant is this
+ * reuser's, for this dataset. The caller destroys both, also on failure.
+ */
+static sb_err_t sb_ru_load_grant(const sb_reuser_cfg_t *cfg,
+                                 sb_catalog_t **catp, sb_grant_t **grantp,
+                                 char *errstr, size_t errstr_size)
+{
+        *grantp = NULL;
+        *catp = sb_catalog_load(cfg->schemas_dir, errstr, errstr_size);
+        if (!*catp)
+                return SB_ERR_SCHEMA;
+        *grantp = sb_grant_load(cfg->grant_file, *catp, errstr, errstr_size);
+        if (!*grantp)
+                return SB_ERR_CONFIG;
+        if (strcmp((*grantp)->reuser, cfg->reuser) ||
+            strcmp((*grantp)->dataset, cfg->dataset))
+                return sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                                 "grant '%s' is for reuser '%s' on dataset "
+                                 "'%s', not '%s' on '%s'",
+                                 cfg->grant_file, (*grantp)->reuser,
+                                 (*grantp)->dataset, cfg->reuser, cfg->dataset);
+        return SB_OK;
+}
+
 sb_reuser_t *sb_reuser_new(const sb_reuser_cfg_t *cfg, char *errstr,
                            size_t errstr_size)
 {
@@ -164,8 +207,7 @@ sb_reuser_t *sb_reuser_new(const sb_reuser_cfg_t *cfg, char *errstr,
                 return NULL;
         }
         ru->cfg = cfg;
-        ru->cat = sb_catalog_load(cfg->schemas_dir, errstr, errstr_size);
-        if (!ru->cat)
+        if (sb_ru_load_grant(cfg, &ru->cat, &ru->grant, errstr, errstr_size))
                 goto fail;
         ru->rights = sb_catalog_by_name(ru->cat, SB_RIGHTS_SCHEMA);
         if (!ru->rights) {
@@ -173,19 +215,6 @@ sb_reuser_t *sb_reuser_new(const sb_reuser_cfg_t *cfg, char *errstr,
                           "schemas '%s': the rights event schema '%s' is "
                           "missing",
                           cfg->schemas_dir, SB_RIGHTS_SCHEMA);
-                goto fail;
-        }
-        ru->grant =
-            sb_grant_load(cfg->grant_file, ru->cat, errstr, errstr_size);
-        if (!ru->grant)
-                goto fail;
-        if (strcmp(ru->grant->reuser, cfg->reuser) ||
-            strcmp(ru->grant->dataset, cfg->dataset)) {
-                sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
-                          "grant '%s' is for reuser '%s' on dataset '%s', not "
-                          "'%s' on '%s'",
-                          cfg->grant_file, ru->grant->reuser,
-                          ru->grant->dataset, cfg->reuser, cfg->dataset);
                 goto fail;
         }
         if (sb_schema_value_new(ru->grant->out, &ru->value, errstr,
@@ -497,11 +526,13 @@ static sb_err_t sb_ru_right(sb_reuser_t *ru, const rd_kafka_message_t *m,
                 return SB_OK;
         }
 
-        now = sb_now_ms();
-        if (env->type == SB_EV_RECTIFICATION &&
-            (err = sb_store_upsert(ru->store, rid, &ru->value, errstr,
-                                   errstr_size)))
-                return err;
+        now = sb_ru_now(ru);
+        if (env->type == SB_EV_RECTIFICATION) {
+                if ((err = sb_store_upsert(ru->store, rid, &ru->value, errstr,
+                                           errstr_size)))
+                        return err;
+                ru->txn_stored++;
+        }
         if ((err =
                  sb_store_apply_right(ru->store, env->id, env->type, ps, now,
                                       &rows, &applied, errstr, errstr_size)) ||
@@ -545,6 +576,7 @@ static sb_err_t sb_ru_apply(sb_reuser_t *ru, const rd_kafka_message_t *m,
                                            errstr_size)))
                         return err;
                 ru->stats.records++;
+                ru->txn_stored++;
                 return SB_OK;
         case SB_EV_RECTIFICATION:
         case SB_EV_ERASURE:
@@ -677,21 +709,147 @@ static sb_err_t sb_ru_send_receipts(sb_reuser_t *ru, char *errstr,
         return SB_OK;
 }
 
+/*
+ * Runs in the open transaction of `st` the purges `g` calls for at `now`:
+ * retention first (rows due anyway are counted as such), then validity
+ * (every row left). Fills *rep.
+ */
+static sb_err_t sb_ru_purge_txn(const sb_grant_t *g, sb_store_t *st,
+                                int64_t now, sb_reuser_purge_t *rep,
+                                char *errstr, size_t errstr_size)
+{
+        sb_store_purge_t res;
+        sb_err_t err;
+
+        memset(rep, 0, sizeof(*rep));
+        snprintf(rep->grant, sizeof(rep->grant), "%s", g->id);
+        rep->at_ms = now;
+        rep->retention_days = g->retention_days;
+        rep->retention_cutoff_ms = -1;
+        rep->has_valid_until = g->has_valid_until;
+        rep->valid_until_ms = g->has_valid_until ? g->valid_until_ms : -1;
+        rep->validity_ended = g->has_valid_until && now >= g->valid_until_ms;
+        if (g->retention_days > 0) {
+                rep->retention_cutoff_ms =
+                    now - (int64_t)g->retention_days * SB_RU_DAY_MS;
+                if ((err = sb_store_purge(st, SB_PURGE_RETENTION,
+                                          rep->retention_cutoff_ms, now, &res,
+                                          errstr, errstr_size)))
+                        return err;
+                rep->retention_rows = res.rows;
+                rep->retention_restricted = res.restricted;
+                rep->kept = res.kept;
+                rep->oldest_kept_ms = res.oldest_kept_ms;
+        }
+        if (rep->validity_ended) {
+                if ((err = sb_store_purge(st, SB_PURGE_VALIDITY,
+                                          g->valid_until_ms, now, &res, errstr,
+                                          errstr_size)))
+                        return err;
+                rep->validity_rows = res.rows;
+                rep->validity_restricted = res.restricted;
+                rep->kept = res.kept;
+                rep->oldest_kept_ms = res.oldest_kept_ms;
+        }
+        if (g->retention_days <= 0 && !rep->validity_ended)
+                return sb_store_oldest(st, &rep->kept, &rep->oldest_kept_ms,
+                                       errstr, errstr_size);
+        return SB_OK;
+}
+
+/* The NOTICE lines of a purge that deleted rows, else one INFO line. */
+static void sb_ru_purge_log(const sb_grant_t *g, const sb_reuser_purge_t *rep)
+{
+        char cutoff[32], until[32], oldest[32], kept[128];
+
+        if (rep->oldest_kept_ms >= 0) {
+                sb_time_format(rep->oldest_kept_ms, oldest);
+                snprintf(kept, sizeof(kept),
+                         "%" PRId64 " row(s) kept, the oldest received %s",
+                         rep->kept, oldest);
+        } else {
+                snprintf(kept, sizeof(kept), "no row kept");
+        }
+        if (rep->retention_rows > 0) {
+                sb_time_format(rep->retention_cutoff_ms, cutoff);
+                sb_log(SB_LOG_NOTICE, "REUSER",
+                       "purge (retention): %" PRId64 " row(s) received before "
+                       "%s deleted, retention_days %d of grant '%s' (%" PRId64
+                       " of restricted subjects); %s",
+                       rep->retention_rows, cutoff, rep->retention_days, g->id,
+                       rep->retention_restricted, kept);
+        }
+        if (rep->validity_rows > 0) {
+                sb_time_format(rep->valid_until_ms, until);
+                sb_log(SB_LOG_NOTICE, "REUSER",
+                       "purge (validity): %" PRId64 " row(s) deleted, grant "
+                       "'%s' ended at %s (valid_until) (%" PRId64
+                       " of restricted subjects); %s",
+                       rep->validity_rows, g->id, until,
+                       rep->validity_restricted, kept);
+        }
+        if (rep->retention_rows == 0 && rep->validity_rows == 0)
+                sb_log(SB_LOG_INFO, "REUSER", "purge: nothing to delete; %s",
+                       kept);
+}
+
+/* Counts and logs a committed purge. */
+static void sb_ru_purged(sb_reuser_t *ru, const sb_reuser_purge_t *rep)
+{
+        ru->stats.purged_retention += (size_t)rep->retention_rows;
+        ru->stats.purged_validity += (size_t)rep->validity_rows;
+        sb_ru_purge_log(ru->grant, rep);
+}
+
+/* One purge in its own SQL transaction (none may be open). */
+static sb_err_t sb_ru_purge(sb_reuser_t *ru, char *errstr, size_t errstr_size)
+{
+        sb_reuser_purge_t rep;
+        sb_err_t err;
+
+        if ((err = sb_store_begin(ru->store, errstr, errstr_size)))
+                return err;
+        err = sb_ru_purge_txn(ru->grant, ru->store, sb_ru_now(ru), &rep, errstr,
+                              errstr_size);
+        if (!err)
+                err = sb_store_commit(ru->store, errstr, errstr_size);
+        if (err) {
+                sb_store_rollback(ru->store);
+                return err;
+        }
+        sb_ru_purged(ru, &rep);
+        return SB_OK;
+}
+
 static sb_err_t sb_ru_commit(sb_reuser_t *ru, char *errstr, size_t errstr_size)
 {
         size_t rights = ru->txn_rights;
-        sb_err_t err;
+        sb_reuser_purge_t rep;
+        int purged = 0;
+        sb_err_t err = SB_OK;
 
         if (!ru->in_txn)
                 return SB_OK;
-        err = sb_store_commit(ru->store, errstr, errstr_size);
+        /* Once the grant has ended, a record consumed late is never kept:
+         * the batch that stored it purges it before it commits. */
+        if (ru->txn_stored && ru->grant->has_valid_until &&
+            sb_ru_now(ru) >= ru->grant->valid_until_ms) {
+                err = sb_ru_purge_txn(ru->grant, ru->store, sb_ru_now(ru), &rep,
+                                      errstr, errstr_size);
+                purged = !err;
+        }
+        if (!err)
+                err = sb_store_commit(ru->store, errstr, errstr_size);
         ru->in_txn = 0;
         ru->txn_rights = 0;
+        ru->txn_stored = 0;
         if (err) {
                 sb_store_rollback(ru->store);
                 return err;
         }
         ru->stats.batches++;
+        if (purged)
+                sb_ru_purged(ru, &rep);
         if (rights) {
                 ru->receipts_waiting = 1;
                 return sb_ru_send_receipts(ru, errstr, errstr_size);
@@ -705,6 +863,11 @@ sb_err_t sb_reuser_run(sb_reuser_t *ru, volatile sig_atomic_t *stop,
         int64_t last_msg = sb_now_ms();
         sb_err_t err;
 
+        /* Rows past retention or validity go before anything is consumed,
+         * then every purge_interval_ms. */
+        if ((err = sb_ru_purge(ru, errstr, errstr_size)))
+                return err;
+        ru->next_purge_ms = sb_now_ms() + ru->cfg->purge_interval_ms;
         /* Receipts a crash left unsent go out before anything else. */
         if ((err = sb_ru_send_receipts(ru, errstr, errstr_size)))
                 return err;
@@ -712,6 +875,13 @@ sb_err_t sb_reuser_run(sb_reuser_t *ru, volatile sig_atomic_t *stop,
                 rd_kafka_message_t *m;
                 int64_t now;
 
+                if (sb_now_ms() >= ru->next_purge_ms) {
+                        if ((err = sb_ru_commit(ru, errstr, errstr_size)) ||
+                            (err = sb_ru_purge(ru, errstr, errstr_size)))
+                                return err;
+                        ru->next_purge_ms =
+                            sb_now_ms() + ru->cfg->purge_interval_ms;
+                }
                 m = rd_kafka_consumer_poll(ru->consumer, 50);
                 rd_kafka_poll(ru->producer, 0);
                 now = sb_now_ms();
@@ -759,6 +929,7 @@ sb_err_t sb_reuser_run(sb_reuser_t *ru, volatile sig_atomic_t *stop,
                         sb_store_rollback(ru->store);
                         ru->in_txn = 0;
                         ru->txn_rights = 0;
+                        ru->txn_stored = 0;
                         return err;
                 }
                 /* A rights event ends the batch: its receipt goes out as
@@ -796,6 +967,55 @@ const struct sb_grant_s *sb_reuser_grant(const sb_reuser_t *ru)
 void sb_reuser_hold_receipts(sb_reuser_t *ru, int hold)
 {
         ru->hold_receipts = hold;
+}
+
+void sb_reuser_set_clock(sb_reuser_t *ru, int64_t (*now_ms)(void *opaque),
+                         void *opaque)
+{
+        ru->now_ms = now_ms;
+        ru->now_opaque = opaque;
+        sb_store_set_clock(ru->store, now_ms, opaque);
+}
+
+sb_err_t sb_reuser_purge_store(const sb_reuser_cfg_t *cfg, int dry_run,
+                               sb_reuser_purge_t *rep, char *errstr,
+                               size_t errstr_size)
+{
+        sb_catalog_t *cat = NULL;
+        sb_grant_t *grant = NULL;
+        sb_store_t *store = NULL;
+        sb_err_t err;
+
+        if ((err = sb_ru_load_grant(cfg, &cat, &grant, errstr, errstr_size)))
+                goto done;
+        /* Opening would create an empty store: say there is none. */
+        if (access(cfg->database, F_OK) != 0) {
+                err = sb_seterr(errstr, errstr_size, SB_ERR_STORE,
+                                "store '%s' does not exist (the agent makes it "
+                                "on its first run); check 'database'",
+                                cfg->database);
+                goto done;
+        }
+        store = sb_store_open(cfg->database, grant->out, errstr, errstr_size);
+        if (!store) {
+                err = SB_ERR_STORE;
+                goto done;
+        }
+        if ((err = sb_store_begin(store, errstr, errstr_size)))
+                goto done;
+        err = sb_ru_purge_txn(grant, store, sb_now_ms(), rep, errstr,
+                              errstr_size);
+        if (!err && !dry_run)
+                err = sb_store_commit(store, errstr, errstr_size);
+        if (err || dry_run)
+                sb_store_rollback(store);
+        else
+                sb_ru_purge_log(grant, rep);
+done:
+        sb_store_close(store);
+        sb_grant_destroy(grant);
+        sb_catalog_destroy(cat);
+        return err;
 }
 
 void sb_reuser_destroy(sb_reuser_t *ru)

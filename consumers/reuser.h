@@ -20,6 +20,18 @@
  * start. Delivery is at least once: after a crash between the broker's
  * acknowledgement and the mark, a receipt is published again, with the
  * same key and the same signed value.
+ *
+ * Retention and validity (DESIGN.md §1, CNIL R6.2-03, R3.7-12): the agent
+ * purges the rows received more than the grant's retention_days ago, and,
+ * once the grant's valid_until has passed, every row (the store is bound to
+ * the grant's output schema, which names the grant, so every row in it was
+ * received under that grant). It purges when it starts, before consuming,
+ * then every purge_interval_ms, each purge in one SQL transaction; after
+ * valid_until, a batch that stored records is purged before it commits, so
+ * a record consumed late is never kept. Rows of restricted
+ * subjects are purged too (retention wins over restriction). A purge makes
+ * no rights event and no receipt; it is logged (NOTICE), counted in the
+ * stats and recorded in the store's sb_purges table.
  */
 #ifndef SB_REUSER_H
 #define SB_REUSER_H
@@ -41,6 +53,7 @@ typedef struct sb_reuser_cfg_s {
         char *receipts_topic;
         char *group_id;
         long long batch_records;
+        long long purge_interval_ms;
 } sb_reuser_cfg_t;
 
 extern const sb_config_field_t sb_reuser_cfg_table[];
@@ -64,7 +77,26 @@ typedef struct sb_reuser_stats_s {
         size_t receipts_failed;     /* deliveries failed (retried later) */
         size_t rejected;            /* messages refused */
         size_t batches;             /* SQL transactions committed */
+        size_t purged_retention;    /* rows purged: past retention_days */
+        size_t purged_validity;     /* rows purged: valid_until passed */
 } sb_reuser_stats_t;
+
+/* What one purge deleted (or, in a dry run, would delete). */
+typedef struct sb_reuser_purge_s {
+        char grant[128];              /* the grant's id (truncated) */
+        int64_t at_ms;                /* the time it ran at */
+        int retention_days;           /* the grant's; 0: no retention purge */
+        int64_t retention_cutoff_ms;  /* rows received before were due */
+        int64_t retention_rows;       /* rows past retention */
+        int64_t retention_restricted; /* of which of restricted subjects */
+        int has_valid_until;          /* the grant sets valid_until */
+        int validity_ended;           /* ... and it has passed */
+        int64_t valid_until_ms;
+        int64_t validity_rows;       /* rows purged because it passed */
+        int64_t validity_restricted; /* of which of restricted subjects */
+        int64_t kept;                /* rows left */
+        int64_t oldest_kept_ms;      /* received_at of the oldest left; -1 */
+} sb_reuser_purge_t;
 
 typedef struct sb_reuser_s sb_reuser_t;
 
@@ -84,6 +116,18 @@ sb_err_t sb_reuser_run(sb_reuser_t *ru, volatile sig_atomic_t *stop,
                        int idle_exit_ms, char *errstr, size_t errstr_size);
 
 const sb_reuser_stats_t *sb_reuser_stats(const sb_reuser_t *ru);
+
+/*
+ * `sharebus reuser purge`: loads the grant of `cfg` and opens its store (no
+ * Kafka client, no signing key), purges as the agent does and fills *rep.
+ * With `dry_run` the purge is rolled back: *rep says what it would delete
+ * and neither rows nor sb_purges change (a store of an earlier version is
+ * still upgraded on opening). The store must exist. Borrows `cfg`.
+ */
+sb_err_t sb_reuser_purge_store(const sb_reuser_cfg_t *cfg, int dry_run,
+                               sb_reuser_purge_t *rep, char *errstr,
+                               size_t errstr_size);
+
 /* The agent's store (for reporting; owned by the agent). */
 struct sb_store_s *sb_reuser_store(sb_reuser_t *ru);
 /* The agent's grant (owned by the agent). */
@@ -95,6 +139,15 @@ const struct sb_grant_s *sb_reuser_grant(const sb_reuser_t *ru);
  * send.
  */
 void sb_reuser_hold_receipts(sb_reuser_t *ru, int hold);
+
+/*
+ * For tests: the clock (ms since the epoch) the agent and its store read
+ * for reception times, rights events' times and purges; NULL restores the
+ * system clock. When purges run (at start, then every purge_interval_ms)
+ * follows the system clock.
+ */
+void sb_reuser_set_clock(sb_reuser_t *ru, int64_t (*now_ms)(void *opaque),
+                         void *opaque);
 
 void sb_reuser_destroy(sb_reuser_t *ru);
 

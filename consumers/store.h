@@ -9,9 +9,21 @@
  * rows_affected, applied_at), `sb_restricted` (subjects whose processing is
  * restricted: pseudonym, event_id, since), `sb_receipts` (the signed-to-be
  * receipt of each rights event: event_id, value, sent), `sb_rejected`
- * (messages refused, with the reason), `sb_meta` (the output schema
- * fingerprint). The view `records_usable` is `records` without the rows of
- * restricted subjects: what the reuser may use. Prepared statements only.
+ * (messages refused, with the reason), `sb_purges` (retention and validity
+ * purges: at, reason, rows, cutoff, oldest_kept), `sb_meta` (the output
+ * schema fingerprint, the store version). The view `records_usable` is
+ * `records` without the rows of restricted subjects: what the reuser may
+ * use. Prepared statements only.
+ *
+ * Each row of `records` has `received_at`, when the agent last wrote it from
+ * the stream (RFC 3339 UTC with milliseconds, so text order is time order):
+ * an upsert or a rectification of the record sets it again, a restriction
+ * mark does not. Retention counts from it.
+ *
+ * Versions: a store made by an earlier sharebus is upgraded when opened, in
+ * one transaction (version 1, no `store_version` in sb_meta: before
+ * sb_purges; version 2: sb_purges and an index on received_at). A store of
+ * a later version is refused.
  */
 #ifndef SB_STORE_H
 #define SB_STORE_H
@@ -33,6 +45,13 @@ typedef struct sb_store_s sb_store_t;
 sb_store_t *sb_store_open(const char *path, const sb_schema_t *schema,
                           char *errstr, size_t errstr_size);
 void sb_store_close(sb_store_t *st);
+
+/*
+ * For tests: the clock the store stamps rows with (records.received_at,
+ * sb_rejected.at), in ms since the epoch; NULL restores sb_now_ms().
+ */
+void sb_store_set_clock(sb_store_t *st, int64_t (*now_ms)(void *opaque),
+                        void *opaque);
 
 sb_err_t sb_store_begin(sb_store_t *st, char *errstr, size_t errstr_size);
 sb_err_t sb_store_commit(sb_store_t *st, char *errstr, size_t errstr_size);
@@ -96,6 +115,44 @@ int64_t sb_store_offset(sb_store_t *st, const char *topic, int32_t partition);
 sb_err_t sb_store_set_offset(sb_store_t *st, const char *topic,
                              int32_t partition, int64_t next_offset,
                              char *errstr, size_t errstr_size);
+
+/*
+ * Purges (CNIL R6.2-03: a reuser keeps a copy no longer than its maximum
+ * retention period).
+ */
+typedef enum {
+        SB_PURGE_RETENTION, /* rows received before the cutoff */
+        SB_PURGE_VALIDITY,  /* every row: the grant's valid_until passed */
+} sb_purge_reason_t;
+
+/* "retention" or "validity", as in sb_purges.reason. */
+const char *sb_purge_reason2str(sb_purge_reason_t reason);
+
+typedef struct sb_store_purge_s {
+        int64_t rows;           /* rows deleted */
+        int64_t restricted;     /* of which rows of restricted subjects */
+        int64_t kept;           /* rows left */
+        int64_t oldest_kept_ms; /* received_at of the oldest row left; -1 */
+} sb_store_purge_t;
+
+/*
+ * Deletes in the open transaction the rows that `reason` ends: for
+ * SB_PURGE_RETENTION the rows received before `cutoff_ms`, for
+ * SB_PURGE_VALIDITY every row (`cutoff_ms` is then the grant's
+ * valid_until, for the record). Rows of restricted subjects go too: a
+ * restriction keeps rows from use, it does not extend how long they may be
+ * kept; the marks in sb_restricted stay, so a record arriving later for the
+ * subject is still restricted. When rows were deleted, adds a row to
+ * sb_purges (at_ms, reason, rows, cutoff, oldest kept). Records no rights
+ * event: a purge makes no receipt.
+ */
+sb_err_t sb_store_purge(sb_store_t *st, sb_purge_reason_t reason,
+                        int64_t cutoff_ms, int64_t at_ms, sb_store_purge_t *res,
+                        char *errstr, size_t errstr_size);
+
+/* Rows held and the received_at of the oldest (-1 when none). */
+sb_err_t sb_store_oldest(sb_store_t *st, int64_t *rowsp, int64_t *oldest_msp,
+                         char *errstr, size_t errstr_size);
 
 /* The column names of the records table, as a new JSON array. */
 json_t *sb_store_columns(sb_store_t *st);

@@ -8,6 +8,10 @@
 
 #include "envelope.h"
 #include "grant.h"
+#include "log.h"
+
+/* What this version writes; see store.h for what each version holds. */
+#define SB_STORE_VERSION 2
 
 enum {
         SB_STMT_UPSERT,
@@ -30,6 +34,12 @@ enum {
         SB_STMT_RECEIPT_PENDING,
         SB_STMT_RECEIPT_SENT,
         SB_STMT_RECEIPT_COUNT,
+        SB_STMT_PURGE_BEFORE,
+        SB_STMT_PURGE_ALL,
+        SB_STMT_RESTRICTED_BEFORE,
+        SB_STMT_RESTRICTED_ALL,
+        SB_STMT_OLDEST,
+        SB_STMT_PURGE_LOG,
         SB_STMT__CNT
 };
 
@@ -40,7 +50,15 @@ struct sb_store_s {
         sqlite3_stmt *stmt[SB_STMT__CNT];
         json_t *field_types; /* type JSON of each output field, by index */
         size_t field_cnt;
+        int fresh; /* created by this open */
+        int64_t (*now_ms)(void *opaque);
+        void *now_opaque;
 };
+
+static int64_t sb_store_now(const sb_store_t *st)
+{
+        return st->now_ms ? st->now_ms(st->now_opaque) : sb_now_ms();
+}
 
 static sb_err_t sb_store_sqlerr(sb_store_t *st, const char *what, char *errstr,
                                 size_t errstr_size)
@@ -105,6 +123,90 @@ static void sb_sql_ident(char *out, size_t size, const char *name)
         snprintf(out, size, "\"%s\"", name);
 }
 
+/*
+ * The version of the store (1 when sb_meta names none: made before
+ * versions were recorded), refusing one this sharebus does not know.
+ */
+static sb_err_t sb_store_version(sb_store_t *st, long long *versionp,
+                                 char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q;
+
+        *versionp = 1;
+        if (sqlite3_prepare_v2(st->db,
+                               "SELECT value FROM sb_meta WHERE key = "
+                               "'store_version'",
+                               -1, &q, NULL) != SQLITE_OK)
+                return sb_store_sqlerr(st, "reading the store version", errstr,
+                                       errstr_size);
+        if (sqlite3_step(q) == SQLITE_ROW)
+                *versionp = sqlite3_column_int64(q, 0);
+        sqlite3_finalize(q);
+        if (*versionp > SB_STORE_VERSION)
+                return sb_seterr(errstr, errstr_size, SB_ERR_STORE,
+                                 "store '%s': made by a later sharebus (store "
+                                 "version %lld, this one knows up to %d); run "
+                                 "that version",
+                                 st->path, *versionp, SB_STORE_VERSION);
+        return SB_OK;
+}
+
+/*
+ * Brings a store made by an earlier version up to SB_STORE_VERSION, in one
+ * transaction, the version read inside it: two programs opening the same
+ * old store (the agent and `reuser purge`) upgrade it once. Each step is
+ * idempotent. The base tables and `records` exist already (version 1).
+ */
+static sb_err_t sb_store_migrate(sb_store_t *st, char *errstr,
+                                 size_t errstr_size)
+{
+        sqlite3_stmt *q = NULL;
+        long long version;
+        char v[24];
+        sb_err_t err;
+
+        if ((err = sb_store_begin(st, errstr, errstr_size)))
+                return err;
+        if ((err = sb_store_version(st, &version, errstr, errstr_size)) ||
+            version == SB_STORE_VERSION)
+                goto done;
+        /* 1 -> 2: the purge log; purges select rows by received_at. */
+        if ((err = sb_store_exec(
+                 st,
+                 "CREATE TABLE IF NOT EXISTS sb_purges (at TEXT NOT NULL, "
+                 "reason TEXT NOT NULL, rows INTEGER NOT NULL, cutoff TEXT "
+                 "NOT NULL, oldest_kept TEXT);"
+                 "CREATE INDEX IF NOT EXISTS records_received ON records "
+                 "(received_at);",
+                 errstr, errstr_size)))
+                goto done;
+        if (sqlite3_prepare_v2(st->db,
+                               "INSERT OR REPLACE INTO sb_meta VALUES "
+                               "('store_version', ?1)",
+                               -1, &q, NULL) != SQLITE_OK) {
+                err = sb_store_sqlerr(st, "writing the store version", errstr,
+                                      errstr_size);
+                goto done;
+        }
+        snprintf(v, sizeof(v), "%d", SB_STORE_VERSION);
+        sqlite3_bind_text(q, 1, v, -1, SQLITE_TRANSIENT);
+        if (sqlite3_step(q) != SQLITE_DONE)
+                err = sb_store_sqlerr(st, "writing the store version", errstr,
+                                      errstr_size);
+        sqlite3_finalize(q);
+        if (!err && !st->fresh)
+                sb_log(SB_LOG_NOTICE, "STORE",
+                       "store '%s': upgraded from version %lld to %d "
+                       "(sb_purges, index on received_at)",
+                       st->path, version, SB_STORE_VERSION);
+done:
+        if (!err)
+                err = sb_store_commit(st, errstr, errstr_size);
+        if (err)
+                sb_store_rollback(st);
+        return err;
+}
+
 static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
                                 size_t errstr_size)
 {
@@ -113,14 +215,21 @@ static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
         char ident[160], fp[17];
         sqlite3_stmt *q = NULL;
         const json_t *f;
+        long long version;
         sb_err_t err = SB_OK;
         size_t i;
 
         snprintf(fp, sizeof(fp), "%016" PRIx64, st->schema->fingerprint);
+        /* A later version's store is refused before anything is made in
+         * it. */
+        if ((err = sb_store_exec(st,
+                                 "CREATE TABLE IF NOT EXISTS sb_meta (key TEXT "
+                                 "PRIMARY KEY, value TEXT NOT NULL);",
+                                 errstr, errstr_size)) ||
+            (err = sb_store_version(st, &version, errstr, errstr_size)))
+                return err;
         if ((err = sb_store_exec(
                  st,
-                 "CREATE TABLE IF NOT EXISTS sb_meta (key TEXT PRIMARY KEY, "
-                 "value TEXT NOT NULL);"
                  "CREATE TABLE IF NOT EXISTS sb_offsets (topic TEXT NOT NULL, "
                  "partition INTEGER NOT NULL, next_offset INTEGER NOT NULL, "
                  "PRIMARY KEY (topic, partition));"
@@ -147,8 +256,8 @@ static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
                                -1, &q, NULL) != SQLITE_OK)
                 return sb_store_sqlerr(st, "reading sb_meta", errstr,
                                        errstr_size);
-        if (sqlite3_step(q) == SQLITE_ROW &&
-            strcmp((const char *)sqlite3_column_text(q, 0), fp)) {
+        st->fresh = sqlite3_step(q) != SQLITE_ROW;
+        if (!st->fresh && strcmp((const char *)sqlite3_column_text(q, 0), fp)) {
                 err = sb_seterr(errstr, errstr_size, SB_ERR_STORE,
                                 "store '%s': created for output schema %s, "
                                 "but the grant now yields %s; use a new "
@@ -252,6 +361,8 @@ static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
                 if (err)
                         goto done;
         }
+        if ((err = sb_store_migrate(st, errstr, errstr_size)))
+                goto done;
 
         {
                 static const char *sql[SB_STMT__CNT] = {
@@ -306,6 +417,21 @@ static sb_err_t sb_store_schema(sb_store_t *st, char *errstr,
                         "UPDATE sb_receipts SET sent = 1 WHERE event_id = ?1",
                     [SB_STMT_RECEIPT_COUNT] =
                         "SELECT COUNT(*) FROM sb_receipts WHERE sent = ?1",
+                    /* received_at and the cutoff are both sb_time_format()
+                     * text: comparing them compares the times. */
+                    [SB_STMT_PURGE_BEFORE] =
+                        "DELETE FROM records WHERE received_at < ?1",
+                    [SB_STMT_PURGE_ALL] = "DELETE FROM records",
+                    [SB_STMT_RESTRICTED_BEFORE] =
+                        "SELECT COUNT(*) FROM records WHERE received_at < ?1 "
+                        "AND restricted <> 0",
+                    [SB_STMT_RESTRICTED_ALL] =
+                        "SELECT COUNT(*) FROM records WHERE restricted <> 0",
+                    [SB_STMT_OLDEST] =
+                        "SELECT COUNT(*), MIN(received_at) FROM records",
+                    [SB_STMT_PURGE_LOG] =
+                        "INSERT INTO sb_purges (at, reason, rows, cutoff, "
+                        "oldest_kept) VALUES (?1, ?2, ?3, ?4, ?5)",
                 };
 
                 for (i = 0; i < SB_STMT__CNT; i++) {
@@ -365,6 +491,13 @@ sb_store_t *sb_store_open(const char *path, const sb_schema_t *schema,
 fail:
         sb_store_close(st);
         return NULL;
+}
+
+void sb_store_set_clock(sb_store_t *st, int64_t (*now_ms)(void *opaque),
+                        void *opaque)
+{
+        st->now_ms = now_ms;
+        st->now_opaque = opaque;
 }
 
 void sb_store_close(sb_store_t *st)
@@ -471,7 +604,7 @@ sb_err_t sb_store_upsert(sb_store_t *st, const char *record_id, avro_value_t *v,
                 }
         }
         sqlite3_bind_text(q, 2, record_id, -1, SQLITE_TRANSIENT);
-        sb_time_format(sb_now_ms(), now);
+        sb_time_format(sb_store_now(st), now);
         sqlite3_bind_text(q, (int)st->field_cnt + 2, now, -1, SQLITE_TRANSIENT);
         return sb_store_step(st, q, "inserting a record", errstr, errstr_size);
 }
@@ -758,7 +891,7 @@ sb_err_t sb_store_reject(sb_store_t *st, const char *topic, int32_t partition,
         sqlite3_stmt *q = st->stmt[SB_STMT_REJECT];
         char now[32];
 
-        sb_time_format(sb_now_ms(), now);
+        sb_time_format(sb_store_now(st), now);
         sqlite3_bind_text(q, 1, topic, -1, SQLITE_TRANSIENT);
         sqlite3_bind_int(q, 2, partition);
         sqlite3_bind_int64(q, 3, offset);
@@ -807,6 +940,82 @@ int64_t sb_store_count_usable(sb_store_t *st, const char *pseudonym)
                                  pseudonym ? SB_STMT_COUNT_USABLE_SUBJECT
                                            : SB_STMT_COUNT_USABLE_ALL,
                                  pseudonym);
+}
+
+const char *sb_purge_reason2str(sb_purge_reason_t reason)
+{
+        return reason == SB_PURGE_VALIDITY ? "validity" : "retention";
+}
+
+sb_err_t sb_store_oldest(sb_store_t *st, int64_t *rowsp, int64_t *oldest_msp,
+                         char *errstr, size_t errstr_size)
+{
+        sqlite3_stmt *q = st->stmt[SB_STMT_OLDEST];
+        const unsigned char *t;
+        sb_err_t err = SB_OK;
+
+        *rowsp = 0;
+        *oldest_msp = -1;
+        if (sqlite3_step(q) != SQLITE_ROW) {
+                err = sb_store_sqlerr(st, "finding the oldest row", errstr,
+                                      errstr_size);
+        } else {
+                *rowsp = sqlite3_column_int64(q, 0);
+                t = sqlite3_column_text(q, 1);
+                if (t && sb_time_parse((const char *)t, oldest_msp)) {
+                        *oldest_msp = -1;
+                        err = sb_seterr(errstr, errstr_size, SB_ERR_STORE,
+                                        "store '%s': records.received_at "
+                                        "holds '%s', not a time",
+                                        st->path, (const char *)t);
+                }
+        }
+        sqlite3_reset(q);
+        return err;
+}
+
+sb_err_t sb_store_purge(sb_store_t *st, sb_purge_reason_t reason,
+                        int64_t cutoff_ms, int64_t at_ms, sb_store_purge_t *res,
+                        char *errstr, size_t errstr_size)
+{
+        int all = reason == SB_PURGE_VALIDITY;
+        char cutoff[32], at[32], oldest[32];
+        sqlite3_stmt *q;
+        sb_err_t err;
+
+        memset(res, 0, sizeof(*res));
+        res->oldest_kept_ms = -1;
+        sb_time_format(cutoff_ms, cutoff);
+        res->restricted = sb_store_count_of(
+            st, all ? SB_STMT_RESTRICTED_ALL : SB_STMT_RESTRICTED_BEFORE,
+            all ? NULL : cutoff);
+        if (res->restricted < 0)
+                return sb_store_sqlerr(st, "counting restricted rows", errstr,
+                                       errstr_size);
+        q = st->stmt[all ? SB_STMT_PURGE_ALL : SB_STMT_PURGE_BEFORE];
+        if (!all)
+                sqlite3_bind_text(q, 1, cutoff, -1, SQLITE_TRANSIENT);
+        if ((err = sb_store_step(st, q, "purging rows", errstr, errstr_size)))
+                return err;
+        res->rows = sqlite3_changes64(st->db);
+        if ((err = sb_store_oldest(st, &res->kept, &res->oldest_kept_ms, errstr,
+                                   errstr_size)))
+                return err;
+        if (res->rows == 0)
+                return SB_OK;
+        q = st->stmt[SB_STMT_PURGE_LOG];
+        sb_time_format(at_ms, at);
+        sqlite3_bind_text(q, 1, at, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(q, 2, sb_purge_reason2str(reason), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(q, 3, res->rows);
+        sqlite3_bind_text(q, 4, cutoff, -1, SQLITE_TRANSIENT);
+        if (res->oldest_kept_ms >= 0) {
+                sb_time_format(res->oldest_kept_ms, oldest);
+                sqlite3_bind_text(q, 5, oldest, -1, SQLITE_TRANSIENT);
+        } else {
+                sqlite3_bind_null(q, 5);
+        }
+        return sb_store_step(st, q, "recording a purge", errstr, errstr_size);
 }
 
 json_t *sb_store_columns(sb_store_t *st)

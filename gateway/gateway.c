@@ -7,6 +7,7 @@
 
 #include "envelope.h"
 #include "grant.h"
+#include "grantfeed.h"
 #include "log.h"
 #include "schema.h"
 #include "state.h"
@@ -25,8 +26,12 @@ const sb_config_field_t sb_gateway_cfg_table[] = {
       "Datasets whose input topics (sb.in.<dataset>) this gateway serves"),
     F(schemas_dir, SB_CFG_STRING, 0, "schemas", 0, 0,
       "Directory of the dataset schemas (.avsc)"),
-    F(grants_dir, SB_CFG_STRING, 1, NULL, 0, 0,
-      "Directory of the grant files (.json)"),
+    F(grants_dir, SB_CFG_STRING, 0, NULL, 0, 0,
+      "Directory of the grant files (.json), read at start; or grants_topic"),
+    F(grants_topic, SB_CFG_STRING, 0, NULL, 0, 0,
+      "Compacted topic of the grants (normally _sb.grants, written by "
+      "sharebus admin grants apply), read before serving and followed "
+      "while running; exactly one of grants_dir and grants_topic is set"),
     F(pseudonym_key_file, SB_CFG_STRING, 1, NULL, 0, 0,
       "File holding the 32-byte pseudonymisation master key as 64 hex "
       "characters (mode 0600)"),
@@ -56,6 +61,11 @@ typedef struct sb_gw_grant_s {
         sb_grant_t *grant;
         sb_pseudonymiser_t *ps;
         avro_value_t out;
+        /* The grant's metadata tags (CNIL annex I), made once. */
+        char purposes[512];   /* sb_purposes: comma-separated */
+        char valid_until[32]; /* sb_valid_until, or "" */
+        char retention[16];   /* sb_retention_days, or "" */
+        int64_t history_ms;   /* history_days in ms, 0: no limit */
 } sb_gw_grant_t;
 
 typedef struct sb_gw_dataset_s {
@@ -84,6 +94,8 @@ struct sb_gateway_s {
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
         rd_kafka_t *restorer; /* reads _sb.state.<dataset> back */
+        sb_grantfeed_t *feed; /* grants_topic, or NULL */
+        int64_t feed_polled_ms;
         char txid[256];
         int assigned;
         int64_t assigned_ms; /* when the last assignment came */
@@ -311,11 +323,138 @@ static void sb_gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         gw->assigned = 0;
 }
 
+/* The tags every record shared under `gg` carries (docs/messages.md). */
+static void sb_gw_grant_tags(sb_gw_grant_t *gg)
+{
+        const sb_grant_t *g = gg->grant;
+        const json_t *p;
+        size_t i, n = 0;
+
+        json_array_foreach(g->purposes, i, p)
+        {
+                int w = snprintf(gg->purposes + n, sizeof(gg->purposes) - n,
+                                 "%s%s", i ? "," : "", json_string_value(p));
+
+                if (w < 0 || (size_t)w >= sizeof(gg->purposes) - n)
+                        break;
+                n += (size_t)w;
+        }
+        if (g->has_valid_until)
+                sb_time_format(g->valid_until_ms, gg->valid_until);
+        if (g->retention_days)
+                snprintf(gg->retention, sizeof(gg->retention), "%d",
+                         g->retention_days);
+        gg->history_ms = (int64_t)g->history_days * 86400000;
+}
+
+/* Adds the grant's tags and the record's collection time to `h`. */
+static rd_kafka_headers_t *sb_gw_tag(rd_kafka_headers_t *h,
+                                     const sb_gw_grant_t *gg,
+                                     const sb_gw_dataset_t *d,
+                                     const char *collected_at)
+{
+        rd_kafka_header_add(h, "sb_collected_at", -1, collected_at, -1);
+        if (*gg->valid_until)
+                rd_kafka_header_add(h, "sb_valid_until", -1, gg->valid_until,
+                                    -1);
+        if (d->schema->reliability)
+                rd_kafka_header_add(h, "sb_reliability", -1,
+                                    d->schema->reliability, -1);
+        rd_kafka_header_add(h, "sb_purposes", -1, gg->purposes, -1);
+        if (*gg->retention)
+                rd_kafka_header_add(h, "sb_retention_days", -1, gg->retention,
+                                    -1);
+        return h;
+}
+
+/* Forgets the grants served. */
+static void sb_gw_drop_grants(sb_gateway_t *gw)
+{
+        size_t i;
+
+        for (i = 0; gw->gw_grants && i < gw->grant_cnt; i++) {
+                sb_gw_grant_t *gg = &gw->gw_grants[i];
+
+                if (gg->out.iface)
+                        avro_value_decref(&gg->out);
+                sb_pseudonymiser_destroy(gg->ps);
+        }
+        free(gw->gw_grants);
+        gw->gw_grants = NULL;
+        sb_grants_destroy(gw->grants, gw->grant_cnt);
+        gw->grants = NULL;
+        gw->grant_cnt = 0;
+        for (i = 0; gw->datasets && i < gw->dataset_cnt; i++) {
+                free(gw->datasets[i].grants);
+                gw->datasets[i].grants = NULL;
+                gw->datasets[i].grant_cnt = 0;
+        }
+}
+
+/*
+ * Serves `grants` (taken) from now on, in place of the grants before. Only
+ * between transactions: nothing in flight was decided under other grants.
+ */
+static sb_err_t sb_gw_install_grants(sb_gateway_t *gw, sb_grant_t **grants,
+                                     size_t cnt, char *errstr,
+                                     size_t errstr_size)
+{
+        size_t i, j;
+
+        sb_gw_drop_grants(gw);
+        gw->grants = grants;
+        gw->grant_cnt = cnt;
+        gw->gw_grants = calloc(cnt ? cnt : 1, sizeof(*gw->gw_grants));
+        if (!gw->gw_grants)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        for (i = 0; i < cnt; i++) {
+                sb_gw_grant_t *gg = &gw->gw_grants[i];
+
+                gg->grant = grants[i];
+                gg->ps = sb_pseudonymiser_new(gw->key, gg->grant->reuser,
+                                              gg->grant->dataset);
+                if (!gg->ps || sb_schema_value_new(gg->grant->out, &gg->out,
+                                                   errstr, errstr_size))
+                        return SB_ERR_NOMEM;
+                sb_gw_grant_tags(gg);
+        }
+        for (i = 0; i < gw->dataset_cnt; i++) {
+                sb_gw_dataset_t *d = &gw->datasets[i];
+
+                d->grants = calloc(cnt ? cnt : 1, sizeof(*d->grants));
+                if (!d->grants)
+                        return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                         "out of memory");
+                for (j = 0; j < cnt; j++)
+                        if (!strcmp(grants[j]->dataset, d->name))
+                                d->grants[d->grant_cnt++] = &gw->gw_grants[j];
+                sb_log(SB_LOG_NOTICE, "GATEWAY",
+                       "dataset '%s': %zu grant(s), schema %016" PRIx64,
+                       d->name, d->grant_cnt, d->schema->fingerprint);
+        }
+        return SB_OK;
+}
+
+/* Rebuilds the grants from the feed's current versions. */
+static sb_err_t sb_gw_reload_grants(sb_gateway_t *gw, char *errstr,
+                                    size_t errstr_size)
+{
+        sb_grant_t **grants;
+        size_t cnt, bad;
+
+        if (sb_grantfeed_grants(gw->feed, gw->cat, &grants, &cnt, &bad, errstr,
+                                errstr_size))
+                return SB_ERR_GRANT;
+        gw->stats.grants_invalid = bad;
+        return sb_gw_install_grants(gw, grants, cnt, errstr, errstr_size);
+}
+
 static sb_err_t sb_gw_load(sb_gateway_t *gw, char *errstr, size_t errstr_size)
 {
         const sb_gateway_cfg_t *cfg = gw->cfg;
         json_t *ds;
-        size_t i, j;
+        size_t i;
 
         gw->cat = sb_catalog_load(cfg->schemas_dir, errstr, errstr_size);
         if (!gw->cat)
@@ -330,31 +469,15 @@ static sb_err_t sb_gw_load(sb_gateway_t *gw, char *errstr, size_t errstr_size)
                                 errstr_size))
                 return SB_ERR_NOMEM;
         gw->rights_value_ok = 1;
-        if (sb_grants_load_dir(cfg->grants_dir, gw->cat, &gw->grants,
-                               &gw->grant_cnt, errstr, errstr_size))
-                return SB_ERR_GRANT;
-
-        gw->gw_grants =
-            calloc(gw->grant_cnt ? gw->grant_cnt : 1, sizeof(*gw->gw_grants));
         gw->dataset_cnt = json_array_size(cfg->datasets);
         gw->datasets = calloc(gw->dataset_cnt ? gw->dataset_cnt : 1,
                               sizeof(*gw->datasets));
-        if (!gw->gw_grants || !gw->datasets)
+        if (!gw->datasets)
                 return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                  "out of memory");
         if (gw->dataset_cnt == 0)
                 return sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
                                  "gateway: key 'datasets' is empty");
-        for (i = 0; i < gw->grant_cnt; i++) {
-                sb_gw_grant_t *gg = &gw->gw_grants[i];
-
-                gg->grant = gw->grants[i];
-                gg->ps = sb_pseudonymiser_new(gw->key, gg->grant->reuser,
-                                              gg->grant->dataset);
-                if (!gg->ps || sb_schema_value_new(gg->grant->out, &gg->out,
-                                                   errstr, errstr_size))
-                        return SB_ERR_NOMEM;
-        }
         json_array_foreach(cfg->datasets, i, ds)
         {
                 sb_gw_dataset_t *d = &gw->datasets[i];
@@ -375,19 +498,28 @@ static sb_err_t sb_gw_load(sb_gateway_t *gw, char *errstr, size_t errstr_size)
                                          d->name, cfg->schemas_dir);
                 if (sb_schema_value_new(d->schema, &d->in, errstr, errstr_size))
                         return SB_ERR_NOMEM;
-                d->grants = calloc(gw->grant_cnt ? gw->grant_cnt : 1,
-                                   sizeof(*d->grants));
-                if (!d->grants)
-                        return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
-                                         "out of memory");
-                for (j = 0; j < gw->grant_cnt; j++)
-                        if (!strcmp(gw->grants[j]->dataset, d->name))
-                                d->grants[d->grant_cnt++] = &gw->gw_grants[j];
-                sb_log(SB_LOG_NOTICE, "GATEWAY",
-                       "dataset '%s': %zu grant(s), schema %016" PRIx64,
-                       d->name, d->grant_cnt, d->schema->fingerprint);
         }
-        return SB_OK;
+        if (!cfg->grants_dir == !cfg->grants_topic)
+                return sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                                 "gateway: set exactly one of 'grants_dir' "
+                                 "and 'grants_topic'");
+        if (cfg->grants_dir) {
+                sb_grant_t **grants;
+                size_t cnt;
+
+                if (sb_grants_load_dir(cfg->grants_dir, gw->cat, &grants, &cnt,
+                                       errstr, errstr_size))
+                        return SB_ERR_GRANT;
+                return sb_gw_install_grants(gw, grants, cnt, errstr,
+                                            errstr_size);
+        }
+        gw->feed = sb_grantfeed_new(&cfg->kafka, cfg->client_id, cfg->group_id,
+                                    cfg->grants_topic, errstr, errstr_size);
+        if (!gw->feed ||
+            sb_grantfeed_catch_up(gw->feed, (int)cfg->restore_timeout_ms,
+                                  errstr, errstr_size))
+                return SB_ERR_KAFKA;
+        return sb_gw_reload_grants(gw, errstr, errstr_size);
 }
 
 /* The transactional producer; init_transactions fences any earlier
@@ -940,6 +1072,8 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         int rectify = env->type == SB_EV_RECTIFICATION;
         sb_envelope_t out_env;
         json_t *state, *notified = NULL;
+        int64_t event_ms;
+        char collected_at[32];
         size_t i;
 
         if (env->schema_fp != d->schema->fingerprint) {
@@ -968,6 +1102,12 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                 gw->stats.rights_in++;
         else
                 gw->stats.records_in++;
+        /* When the fact happened: the dataset's event time field, else
+         * when the holder published it. */
+        if (!sb_schema_event_time(d->schema, &d->in, &event_ms) &&
+            sb_time_parse(env->time, &event_ms))
+                event_ms = now;
+        sb_time_format(event_ms, collected_at);
 
         memset(&out_env, 0, sizeof(out_env));
         out_env.type = env->type;
@@ -998,6 +1138,13 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                         gw->stats.excluded++;
                         continue;
                 }
+                /* Historicity (R5.2-03): nothing older than the grant
+                 * allows, except to correct what the reuser holds. */
+                if (gg->history_ms && event_ms < now - gg->history_ms &&
+                    !(rectify && received)) {
+                        gw->stats.too_old++;
+                        continue;
+                }
                 sb_pseudonymise(gg->ps, subject, strlen(subject), ps);
                 if (sb_grant_project(gg->grant, gg->ps, &d->in, ps, &gg->out,
                                      reason, sizeof(reason)) ||
@@ -1021,7 +1168,8 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                 sb_gw_produce(gw, gg->grant->topic, RD_KAFKA_PARTITION_UA, key,
                               sb_gw_record_key(key, sizeof(key), ps, record_id),
                               gw->buf.data, gw->buf.len,
-                              sb_envelope_headers(&out_env));
+                              sb_gw_tag(sb_envelope_headers(&out_env), gg, d,
+                                        collected_at));
                 if (!(s = sb_gw_touch(gw, d, subject, m->partition)) ||
                     sb_state_add_delivery(s, gg->grant->reuser, record_id)) {
                         if (!gw->txn_failed++)
@@ -1286,16 +1434,6 @@ static void sb_gw_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
                         json_array_append_new(notified, json_string(reuser));
                         gw->stats.tombstones++;
                 }
-                if (tombstones) {
-                        json_object_foreach(rids, rid, one)
-                        {
-                                sb_gw_produce(
-                                    gw, t.topic, RD_KAFKA_PARTITION_UA, key,
-                                    sb_gw_record_key(key, sizeof(key), ps, rid),
-                                    NULL, 0, NULL);
-                                gw->stats.tombstones++;
-                        }
-                }
                 if (notify) {
                         if (avro_value_get_by_name(&gw->rights_value, "subject",
                                                    &f, NULL) ||
@@ -1318,6 +1456,19 @@ static void sb_gw_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
                                       sb_envelope_headers(&out_env));
                         json_array_append_new(notified, json_string(reuser));
                         gw->stats.notices++;
+                }
+                /* After the notice, so that the reuser applies the right to
+                 * the rows it holds (and its receipt counts them); then the
+                 * compacted stream forgets every key it received. */
+                if (tombstones) {
+                        json_object_foreach(rids, rid, one)
+                        {
+                                sb_gw_produce(
+                                    gw, t.topic, RD_KAFKA_PARTITION_UA, key,
+                                    sb_gw_record_key(key, sizeof(key), ps, rid),
+                                    NULL, 0, NULL);
+                                gw->stats.tombstones++;
+                        }
                 }
                 if (forget || json_object_size(rids) == 0)
                         sb_state_forget_reuser(s, reuser);
@@ -1371,6 +1522,34 @@ static void sb_gw_process(sb_gateway_t *gw, const rd_kafka_message_t *m)
         }
 }
 
+/*
+ * Grant changes on grants_topic: the open transaction is committed under
+ * the grants it was processed with, then the new grants apply to what
+ * comes next, so no record is decided under a mix, lost or repeated.
+ */
+static sb_err_t sb_gw_follow_grants(sb_gateway_t *gw, char *errstr,
+                                    size_t errstr_size)
+{
+        sb_err_t err;
+        int n;
+
+        gw->feed_polled_ms = sb_now_ms();
+        n = sb_grantfeed_poll(gw->feed);
+        if (n == 0)
+                return SB_OK;
+        if (gw->in_txn && (err = sb_gw_commit(gw, errstr, errstr_size)))
+                return err;
+        if ((err = sb_gw_reload_grants(gw, errstr, errstr_size)))
+                return err;
+        gw->stats.grant_reloads++;
+        sb_log(SB_LOG_NOTICE, "GATEWAY",
+               "grants: %d change(s) on '%s' applied; %zu grant(s) served, "
+               "%zu invalid",
+               n, gw->cfg->grants_topic, gw->grant_cnt,
+               gw->stats.grants_invalid);
+        return SB_OK;
+}
+
 sb_err_t sb_gateway_run(sb_gateway_t *gw, volatile sig_atomic_t *stop,
                         int idle_exit_ms, char *errstr, size_t errstr_size)
 {
@@ -1412,6 +1591,9 @@ sb_err_t sb_gateway_run(sb_gateway_t *gw, volatile sig_atomic_t *stop,
                      gw->txn_msgs >= (size_t)gw->cfg->commit_records ||
                      now - gw->txn_start_ms >= gw->cfg->commit_interval_ms) &&
                     (err = sb_gw_commit(gw, errstr, errstr_size)))
+                        return err;
+                if (gw->feed && now - gw->feed_polled_ms >= 200 &&
+                    (err = sb_gw_follow_grants(gw, errstr, errstr_size)))
                         return err;
                 if (idle_exit_ms > 0 && gw->assigned && !gw->in_txn &&
                     now - last_msg >= idle_exit_ms &&
@@ -1460,21 +1642,13 @@ void sb_gateway_destroy(sb_gateway_t *gw)
                 if (d->in.iface)
                         avro_value_decref(&d->in);
                 sb_state_destroy(d->state);
-                free(d->grants);
                 free(d->name);
                 free(d->topic);
                 free(d->state_topic);
         }
+        sb_gw_drop_grants(gw);
         free(gw->datasets);
-        for (i = 0; gw->gw_grants && i < gw->grant_cnt; i++) {
-                sb_gw_grant_t *gg = &gw->gw_grants[i];
-
-                if (gg->out.iface)
-                        avro_value_decref(&gg->out);
-                sb_pseudonymiser_destroy(gg->ps);
-        }
-        free(gw->gw_grants);
-        sb_grants_destroy(gw->grants, gw->grant_cnt);
+        sb_grantfeed_destroy(gw->feed);
         if (gw->rights_value_ok)
                 avro_value_decref(&gw->rights_value);
         sb_catalog_destroy(gw->cat);

@@ -31,6 +31,7 @@ typedef struct sb_gateway_cfg_s {
         json_t *datasets;
         char *schemas_dir;
         char *grants_dir;
+        char *grants_topic;
         char *pseudonym_key_file;
         char *group_id;
         char *transactional_id;
@@ -46,18 +47,22 @@ extern const sb_config_field_t sb_gateway_cfg_table[];
 #define SB_AUDIT_TOPIC      "_sb.audit"
 
 typedef struct sb_gateway_stats_s {
-        size_t records_in;   /* records consumed */
-        size_t rights_in;    /* rights events consumed */
-        size_t delivered;    /* records produced to reuser streams */
-        size_t notices;      /* rights notices produced to reusers */
-        size_t not_shared;   /* record x grant pairs refused (inactive) */
-        size_t excluded;     /* record x grant pairs refused (objection,
-                                withdrawn consent, restriction) */
-        size_t tombstones;   /* record keys withdrawn from reuser streams */
-        size_t resyncs;      /* commits of unknown outcome, read back */
-        size_t quarantined;  /* messages sent to the quarantine topic */
-        size_t transactions; /* committed */
-        size_t aborts;       /* aborted and rewound */
+        size_t records_in;     /* records consumed */
+        size_t rights_in;      /* rights events consumed */
+        size_t delivered;      /* records produced to reuser streams */
+        size_t notices;        /* rights notices produced to reusers */
+        size_t not_shared;     /* record x grant pairs refused (inactive) */
+        size_t excluded;       /* record x grant pairs refused (objection,
+                                  withdrawn consent, restriction) */
+        size_t too_old;        /* record x grant pairs refused (older than
+                                  the grant's history_days) */
+        size_t tombstones;     /* record keys withdrawn from reuser streams */
+        size_t resyncs;        /* commits of unknown outcome, read back */
+        size_t quarantined;    /* messages sent to the quarantine topic */
+        size_t transactions;   /* committed */
+        size_t aborts;         /* aborted and rewound */
+        size_t grant_reloads;  /* grant changes applied while running */
+        size_t grants_invalid; /* grant versions left out (invalid) */
 } sb_gateway_stats_t;
 
 typedef struct sb_gateway_s sb_gateway_t;

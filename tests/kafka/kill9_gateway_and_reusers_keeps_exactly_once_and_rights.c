@@ -94,7 +94,7 @@ int main(void)
                 printf("%s store: %zu rows, exactly the model's; restricted "
                        "persons marked\n",
                        s.reusers[r], json_object_size(s.rows[r]));
-                sb_scn_check_stream(&s, &ru_kc[r], r, 3, 1);
+                sb_scn_check_stream(&s, &ru_kc[r], r, 3);
         }
         sb_scn_rig_release(&g);
         sb_scn_release(&s);

@@ -6,15 +6,16 @@
  * `sharebus` processes connected to it, killed with SIGKILL at random
  * points and restarted at least 21 times while the rights scenario
  * (tests/util/scenario.h) flows. Afterwards each store holds exactly the
- * model's rows and marks the restricted persons, and no stream carries a
- * record of a person after that person's objection.
+ * model's rows and marks the restricted persons.
  *
- * What this twin cannot check: that each record key is on the stream only
- * once. librdkafka 2.0.2's mock keeps no transactional offset commits and
- * shows aborted messages to read_committed consumers, so a restarted
- * gateway re-reads its input and a killed transaction stays visible; the
- * stores still converge (upserts, tombstones and idempotent rights), and
- * the real-broker test checks the stream.
+ * What this twin cannot check: the streams. librdkafka 2.0.2's mock keeps
+ * no transactional offset commits and shows the messages of aborted
+ * transactions to read_committed consumers, so a restarted gateway re-reads
+ * its input, and a killed transaction's messages (say, an objection notice
+ * whose state change never committed) stay visible before the replayed
+ * records. The stores still converge (upserts, tombstones and idempotent
+ * rights); the real-broker test checks that each key is on a stream once
+ * and nothing of a person follows their objection.
  * The random seed is printed; SB_SEED=<n> replays a run.
  */
 #include <signal.h>
@@ -112,8 +113,6 @@ int main(void)
                 printf("%s store: %zu rows, exactly the model's; restricted "
                        "persons marked\n",
                        s.reusers[r], json_object_size(s.rows[r]));
-                /* The holder's connection will do: the mock has no ACLs. */
-                sb_scn_check_stream(&s, &g.hcfg.kafka, r, 3, 0);
         }
         sb_scn_rig_release(&g);
         sb_scn_release(&s);

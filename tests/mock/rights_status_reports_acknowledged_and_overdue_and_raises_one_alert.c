@@ -465,6 +465,9 @@ int main(void)
         SB_CHECK(found, "reuser-a has no record of the erasure");
         SB_CHECK_INT(right.rows, a->receipt.rows,
                      "rows in reuser-a's receipt (as in its sb_rights)");
+        SB_CHECK_INT(2, a->receipt.rows,
+                     "rows in reuser-a's erasure receipt (the person's two "
+                     "records: the notice comes before the tombstones)");
         SB_CHECK(a->receipt.applied_at >= before &&
                      a->receipt.applied_at <= rep.now,
                  "reuser-a applied_at: expected between the erasure and now");

@@ -652,12 +652,18 @@ static const bad_grant_t bad_grants[] = {
     {"rate not enforced", "{\"rate\": {\"records_per_second\": 500}}",
      "grant 'g.json': key 'rate' is not enforced by this version of "
      "sharebus; remove it rather than rely on it"},
-    {"history_days not enforced", "{\"history_days\": 365}",
-     "grant 'g.json': key 'history_days' is not enforced by this version "
-     "of sharebus; remove it rather than rely on it"},
-    {"retention_days not enforced", "{\"retention_days\": 30}",
-     "grant 'g.json': key 'retention_days' is not enforced by this version "
-     "of sharebus; remove it rather than rely on it"},
+    {"history_days zero", "{\"history_days\": 0}",
+     "grant 'g.json': key 'history_days': expected a whole number of days "
+     "from 1 to 36500"},
+    {"history_days fractional", "{\"history_days\": 1.5}",
+     "grant 'g.json': key 'history_days': expected a whole number of days "
+     "from 1 to 36500"},
+    {"retention_days as a string", "{\"retention_days\": \"30\"}",
+     "grant 'g.json': key 'retention_days': expected a whole number of days "
+     "from 1 to 36500"},
+    {"retention_days too long", "{\"retention_days\": 36501}",
+     "grant 'g.json': key 'retention_days': expected a whole number of days "
+     "from 1 to 36500"},
 };
 
 static void invalid_grants_are_refused_with_a_precise_message(void **state)

@@ -331,7 +331,7 @@ int sb_scn_wait_stores(const sb_scn_t *s, const sb_key_t *key,
 }
 
 long sb_scn_check_stream(const sb_scn_t *s, const sb_kafka_cfg_t *kc, int r,
-                         int partitions, int once)
+                         int partitions)
 {
         rd_kafka_conf_t *conf;
         rd_kafka_topic_partition_list_t *parts;
@@ -398,13 +398,11 @@ long sb_scn_check_stream(const sb_scn_t *s, const sb_kafka_cfg_t *kc, int r,
                 SB_CHECK(eof, "%s [%d]: end not reached", topic, p);
         }
         rd_kafka_destroy(rk);
-        if (once)
-                SB_CHECK_INT(0, dup, "record keys delivered twice");
+        SB_CHECK_INT(0, dup, "record keys delivered twice");
         SB_CHECK_INT(0, after, "records shared after the person's objection");
-        printf("%s stream: %ld records%s, %zu objecting persons, none shared "
-               "after objecting\n",
-               s->reusers[r], upserts, once ? ", each key once" : "",
-               json_object_size(objected));
+        printf("%s stream: %ld records, each key once, %zu objecting "
+               "persons, none shared after objecting\n",
+               s->reusers[r], upserts, json_object_size(objected));
         json_decref(seen);
         json_decref(objected);
         return upserts;

@@ -118,7 +118,8 @@ void sb_testenv_reuser_cfg(sb_testenv_t *te, const char *grant_file,
         sb_grant_destroy(g);
 }
 
-long sb_testenv_count_messages(sb_testenv_t *te, const char *topic)
+long sb_testenv_read_topic(sb_testenv_t *te, const char *topic,
+                           sb_test_msg_cb_t *cb, void *opaque)
 {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_topic_partition_list_t *parts;
@@ -155,10 +156,13 @@ long sb_testenv_count_messages(sb_testenv_t *te, const char *topic)
                         idle++;
                         continue;
                 }
-                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
                         eofs++;
-                else if (!m->err)
+                } else if (!m->err) {
                         n++;
+                        if (cb)
+                                cb(m, opaque);
+                }
                 rd_kafka_message_destroy(m);
         }
         SB_CHECK(eofs == parts->cnt,
@@ -169,6 +173,25 @@ long sb_testenv_count_messages(sb_testenv_t *te, const char *topic)
         rd_kafka_consumer_close(rk);
         rd_kafka_destroy(rk);
         return n;
+}
+
+long sb_testenv_count_messages(sb_testenv_t *te, const char *topic)
+{
+        return sb_testenv_read_topic(te, topic, NULL, NULL);
+}
+
+const char *sb_test_header(const rd_kafka_message_t *m, const char *name,
+                           char *out, size_t size)
+{
+        rd_kafka_headers_t *h;
+        const void *v;
+        size_t len;
+
+        if (rd_kafka_message_headers(m, &h) ||
+            rd_kafka_header_get_last(h, name, &v, &len))
+                return NULL;
+        snprintf(out, size, "%.*s", (int)len, (const char *)v);
+        return out;
 }
 
 static int sb_test_rm_entry(const char *path, const struct stat *st, int flag,

@@ -115,4 +115,14 @@ void sb_test_rmtree(const char *dir);
 /* Number of messages a read_committed consumer sees on `topic`. */
 long sb_testenv_count_messages(sb_testenv_t *te, const char *topic);
 
+/* Reads `topic` from the beginning to its end (read_committed), calling
+ * `cb` (may be NULL) for each message; returns how many there were. */
+typedef void(sb_test_msg_cb_t)(const rd_kafka_message_t *m, void *opaque);
+long sb_testenv_read_topic(sb_testenv_t *te, const char *topic,
+                           sb_test_msg_cb_t *cb, void *opaque);
+
+/* Header `name` of `m` as a string in `out`, or NULL if absent. */
+const char *sb_test_header(const rd_kafka_message_t *m, const char *name,
+                           char *out, size_t size);
+
 #endif
