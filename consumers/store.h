@@ -22,7 +22,7 @@
  *
  * Versions: a store made by an earlier sharebus is upgraded when opened, in
  * one transaction (version 1, no `store_version` in sb_meta: before
- * sb_purges; version 2: sb_purges and an index on received_at). A store of
+ * sb_purges; version 2: sb_purges). A store of
  * a later version is refused.
  */
 #ifndef SB_STORE_H

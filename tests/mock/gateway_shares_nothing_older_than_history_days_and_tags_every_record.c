@@ -3,8 +3,8 @@
  * "balisage"): a grant with history_days receives no record whose event
  * time (the dataset's "sb.event_time" field, updated_at) is older than
  * that, while a grant without it receives every record; and each record on
- * a reuser stream carries its tags as headers: sb_collected_at (the event
- * time), sb_valid_until, sb_reliability, sb_purposes, sb_retention_days.
+ * a reuser stream carries its tags in the sb_tags header: collected_at
+ * (the event time), valid_until, reliability, purposes, retention_days.
  */
 #include "envelope.h"
 #include "sample.h"
@@ -36,9 +36,9 @@ typedef struct seen_s {
 static void on_message(const rd_kafka_message_t *m, void *opaque)
 {
         seen_t *s = opaque;
-        char type[64], v[256], rid[256], want[32];
+        char type[64], v[1024], rid[256], want[32];
         const char *slash;
-        json_t *t;
+        json_t *t, *tags;
 
         if (!sb_test_header(m, "ce_type", type, sizeof(type)) ||
             strcmp(type, "sharebus.record.upsert"))
@@ -54,30 +54,43 @@ static void on_message(const rd_kafka_message_t *m, void *opaque)
         if (json_integer_value(t) < s->now - 30 * DAY_MS)
                 s->old++;
         sb_time_format(json_integer_value(t), want);
-        SB_CHECK_STR(want, sb_test_header(m, "sb_collected_at", v, sizeof(v)),
-                     "sb_collected_at (the record's updated_at)");
+        SB_CHECK(sb_test_header(m, "sb_tags", v, sizeof(v)), "no sb_tags");
+        tags = json_loads(v, 0, NULL);
+        SB_CHECK(tags, "sb_tags is not JSON: %s", v);
+        SB_CHECK_STR(want,
+                     json_string_value(json_object_get(tags, "collected_at")),
+                     "sb_tags collected_at (the record's updated_at)");
         SB_CHECK_STR("verified",
-                     sb_test_header(m, "sb_reliability", v, sizeof(v)),
-                     "sb_reliability (the dataset's)");
+                     json_string_value(json_object_get(tags, "reliability")),
+                     "sb_tags reliability (the dataset's)");
         if (s->with_limits) {
-                SB_CHECK_STR("follow-up,statistics",
-                             sb_test_header(m, "sb_purposes", v, sizeof(v)),
-                             "sb_purposes");
-                SB_CHECK_STR("2099-01-01T00:00:00.000Z",
-                             sb_test_header(m, "sb_valid_until", v, sizeof(v)),
-                             "sb_valid_until");
-                SB_CHECK_STR(
-                    "90", sb_test_header(m, "sb_retention_days", v, sizeof(v)),
-                    "sb_retention_days");
+                json_t *want_tags =
+                    json_pack("{s:s, s:[s,s], s:s, s:i, s:s}", "collected_at",
+                              want, "purposes", "follow-up", "statistics",
+                              "reliability", "verified", "retention_days", 90,
+                              "valid_until", "2099-01-01T00:00:00.000Z");
+
+                SB_CHECK(json_equal(want_tags, tags),
+                         "sb_tags of the limited grant: %s", v);
+                json_decref(want_tags);
         } else {
-                SB_CHECK_STR("research",
-                             sb_test_header(m, "sb_purposes", v, sizeof(v)),
-                             "sb_purposes");
+                json_t *research = json_pack("[s]", "research");
+
                 SB_CHECK(
-                    !sb_test_header(m, "sb_valid_until", v, sizeof(v)) &&
-                        !sb_test_header(m, "sb_retention_days", v, sizeof(v)),
-                    "a grant without limits carries no limit tags");
+                    json_equal(json_object_get(tags, "purposes"), research) &&
+                        !json_object_get(tags, "valid_until") &&
+                        !json_object_get(tags, "retention_days"),
+                    "a grant without limits carries no limit tags: %s", v);
+                json_decref(research);
         }
+        /* Sorted keys, compact: the text is canonical. */
+        {
+                char *canon = json_dumps(tags, JSON_COMPACT | JSON_SORT_KEYS);
+
+                SB_CHECK_STR(canon, v, "sb_tags text (compact, sorted keys)");
+                free(canon);
+        }
+        json_decref(tags);
         s->tagged++;
 }
 
