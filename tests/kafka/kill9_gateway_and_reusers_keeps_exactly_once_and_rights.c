@@ -23,12 +23,12 @@
 
 int main(void)
 {
-        sb_kafka_cfg_t holder_kc, gw_kc, ru_kc[SB_SCN_REUSERS];
-        json_t *ru_kafka[SB_SCN_REUSERS];
+        sb_kafka_cfg_t ru_kc[SB_SCN_REUSERS];
+        char dataset[32], prefix[32];
+        unsigned run;
         const char *seed_env = getenv("SB_SEED");
         unsigned seed = seed_env ? (unsigned)atoi(seed_env)
                                  : (unsigned)time(NULL) ^ (unsigned)getpid();
-        char path[300];
         sb_scn_rig_t g;
         sb_world_t w;
         sb_scn_t s;
@@ -37,26 +37,13 @@ int main(void)
         printf("seed %u (SB_SEED=%u replays this run)\n", seed, seed);
         srand(seed);
         sb_world_init(&w);
-        sb_scn_init(&s, "crashtest", "crash");
-        sb_scn_rig_prepare(&g, &s, w.dir, w.grants_dir);
-        snprintf(w.schemas_dir, sizeof(w.schemas_dir), "%.*s",
-                 (int)sizeof(w.schemas_dir) - 1, g.schemas_dir);
-        sb_world_platform(&w, "\"gateway\": [\"crash-gw.g1\"], "
-                              "\"datasets\": {\"crashtest\": "
-                              "{\"holders\": [\"crash-holder.g1\"]}}, "
-                              "\"reusers\": {\"crash-lab\": {\"principals\": "
-                              "[\"crash-lab.g1\"]}, \"crash-city\": "
-                              "{\"principals\": [\"crash-city.g1\"]}}");
-        sb_world_apply(&w);
-        sb_world_cert(&w, "crash-holder.g1", NULL, &holder_kc);
-        sb_world_cert(&w, "crash-gw.g1", NULL, &gw_kc);
-        for (r = 0; r < SB_SCN_REUSERS; r++) {
-                snprintf(path, sizeof(path), "%s.g1", s.reusers[r]);
-                sb_world_cert(&w, path, NULL, &ru_kc[r]);
-                ru_kafka[r] = sb_world_agent_kafka(&ru_kc[r]);
-        }
-        sb_scn_rig_configure(&g, &s, sb_world_agent_kafka(&holder_kc),
-                             sb_world_agent_kafka(&gw_kc), ru_kafka, 1);
+        /* Names of this run's own: topics, state, offsets and stores of
+         * an earlier run on the same broker are not this run's. */
+        run = (unsigned)time(NULL) ^ ((unsigned)getpid() << 8);
+        snprintf(dataset, sizeof(dataset), "crashtest%06x", run & 0xffffff);
+        snprintf(prefix, sizeof(prefix), "crash%06x", run & 0xffffff);
+        sb_scn_init(&s, dataset, prefix);
+        sb_world_scenario(&w, &s, &g, 1, ru_kc);
         sb_proc_start(&g.gw[0]);
         for (r = 0; r < SB_SCN_REUSERS; r++)
                 sb_proc_start(&g.ru[r]);

@@ -18,6 +18,7 @@
  * B must have processed records in its first membership (it printed its
  * counts when it left), or the test proves nothing about sharing.
  */
+#include <time.h>
 #include <unistd.h>
 
 #include "scenario.h"
@@ -38,11 +39,38 @@ static long records_in(const sb_proc_t *p)
         return n;
 }
 
+/* Waits (60 s at most) until the gateway's log says it was given
+ * partitions, so that it takes part before the test goes on. */
+static void wait_assigned(sb_proc_t *p)
+{
+        char line[1024];
+        int i, n;
+
+        for (i = 0; i < 600; i++) {
+                FILE *fp = fopen(p->log, "r");
+                const char *at;
+
+                while (fp && fgets(line, sizeof(line), fp))
+                        if ((at = strstr(line, "GATEWAY: assigned ")) &&
+                            sscanf(at, "GATEWAY: assigned %d", &n) == 1 &&
+                            n > 0) {
+                                fclose(fp);
+                                return;
+                        }
+                if (fp)
+                        fclose(fp);
+                sb_proc_check_alive(p);
+                usleep(100 * 1000);
+        }
+        sb_proc_tail(p);
+        SB_TEST_FAIL("%s was given no partition within 60 s", p->name);
+}
+
 int main(void)
 {
-        sb_kafka_cfg_t holder_kc, gw_kc, ru_kc[SB_SCN_REUSERS];
-        json_t *ru_kafka[SB_SCN_REUSERS];
-        char path[300];
+        sb_kafka_cfg_t ru_kc[SB_SCN_REUSERS];
+        char dataset[32], prefix[32];
+        unsigned run;
         sb_scn_rig_t g;
         sb_world_t w;
         sb_scn_t s;
@@ -50,26 +78,13 @@ int main(void)
         int b, r;
 
         sb_world_init(&w);
-        sb_scn_init(&s, "rebaltest", "rebal");
-        sb_scn_rig_prepare(&g, &s, w.dir, w.grants_dir);
-        snprintf(w.schemas_dir, sizeof(w.schemas_dir), "%.*s",
-                 (int)sizeof(w.schemas_dir) - 1, g.schemas_dir);
-        sb_world_platform(&w, "\"gateway\": [\"rebal-gw.g1\"], "
-                              "\"datasets\": {\"rebaltest\": "
-                              "{\"holders\": [\"rebal-holder.g1\"]}}, "
-                              "\"reusers\": {\"rebal-lab\": {\"principals\": "
-                              "[\"rebal-lab.g1\"]}, \"rebal-city\": "
-                              "{\"principals\": [\"rebal-city.g1\"]}}");
-        sb_world_apply(&w);
-        sb_world_cert(&w, "rebal-holder.g1", NULL, &holder_kc);
-        sb_world_cert(&w, "rebal-gw.g1", NULL, &gw_kc);
-        for (r = 0; r < SB_SCN_REUSERS; r++) {
-                snprintf(path, sizeof(path), "%s.g1", s.reusers[r]);
-                sb_world_cert(&w, path, NULL, &ru_kc[r]);
-                ru_kafka[r] = sb_world_agent_kafka(&ru_kc[r]);
-        }
-        sb_scn_rig_configure(&g, &s, sb_world_agent_kafka(&holder_kc),
-                             sb_world_agent_kafka(&gw_kc), ru_kafka, 2);
+        /* Names of this run's own: topics, state, offsets and stores of
+         * an earlier run on the same broker are not this run's. */
+        run = (unsigned)time(NULL) ^ ((unsigned)getpid() << 8);
+        snprintf(dataset, sizeof(dataset), "rebaltest%06x", run & 0xffffff);
+        snprintf(prefix, sizeof(prefix), "rebal%06x", run & 0xffffff);
+        sb_scn_init(&s, dataset, prefix);
+        sb_world_scenario(&w, &s, &g, 2, ru_kc);
         sb_proc_start(&g.gw[0]);
         for (r = 0; r < SB_SCN_REUSERS; r++)
                 sb_proc_start(&g.ru[r]);
@@ -79,7 +94,10 @@ int main(void)
                 case 8:
                 case 21:
                         printf("batch %d: gateway B joins\n", b);
+                        /* A fresh log, to see this membership's start. */
+                        unlink(g.gw[1].log);
                         sb_proc_start(&g.gw[1]);
+                        wait_assigned(&g.gw[1]);
                         break;
                 case 16:
                         printf("batch %d: gateway B leaves\n", b);

@@ -23,7 +23,6 @@
  */
 #include <pthread.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -56,15 +55,6 @@ static void *outage_end(void *arg)
         sleep(2);
         rd_kafka_mock_broker_set_up(o->mc, o->broker);
         return NULL;
-}
-
-static json_t *agent_kafka(const sb_mockenv_t *env)
-{
-        json_t *j = sb_mockenv_kafka_json(env);
-
-        json_object_set_new(j, "properties",
-                            json_pack("{s:s}", "session.timeout.ms", "6000"));
-        return j;
 }
 
 /* Injects fault number f; returns its description. */
@@ -152,8 +142,7 @@ int main(void)
         const char *seed_env = getenv("SB_SEED");
         unsigned seed = seed_env ? (unsigned)atoi(seed_env)
                                  : (unsigned)time(NULL) ^ (unsigned)getpid();
-        json_t *ru_kafka[SB_SCN_REUSERS];
-        char errstr[512], dir[256], grants[300], topic[200];
+        char errstr[512];
         sb_mockenv_t *env;
         sb_scn_rig_t g;
         sb_scn_t s;
@@ -165,32 +154,10 @@ int main(void)
         fflush(stdout);
         srand(seed);
         signal(SIGPIPE, SIG_IGN);
-        SB_OK_OR_FAIL(sb_crypto_init(errstr, sizeof(errstr)), errstr);
-        snprintf(dir, sizeof(dir), "/tmp/sbfault-XXXXXX");
-        SB_CHECK(mkdtemp(dir), "mkdtemp");
-        snprintf(grants, sizeof(grants), "%s/grants", dir);
-        SB_CHECK(mkdir(grants, 0700) == 0, "mkdir %s", grants);
-
         env = sb_mockenv_new(BROKERS, errstr, sizeof(errstr));
         SB_CHECK(env, "mock cluster: %s", errstr);
         sb_scn_init(&s, "faulttest", "fault");
-        SB_OK_OR_FAIL(
-            sb_mockenv_dataset(env, s.dataset, 3, errstr, sizeof(errstr)),
-            errstr);
-        for (r = 0; r < SB_SCN_REUSERS; r++) {
-                snprintf(topic, sizeof(topic), "sb.out.%s.%s", s.reusers[r],
-                         s.dataset);
-                SB_OK_OR_FAIL(
-                    sb_mockenv_topic(env, topic, 3, errstr, sizeof(errstr)),
-                    errstr);
-                SB_OK_OR_FAIL(sb_mockenv_ack_topic(env, s.reusers[r], errstr,
-                                                   sizeof(errstr)),
-                              errstr);
-                ru_kafka[r] = agent_kafka(env);
-        }
-        sb_scn_rig_prepare(&g, &s, dir, grants);
-        sb_scn_rig_configure(&g, &s, sb_mockenv_kafka_json(env),
-                             agent_kafka(env), ru_kafka, 1);
+        sb_scn_rig_mock(&g, &s, env, 1);
         sb_proc_start(&g.gw[0]);
         for (r = 0; r < SB_SCN_REUSERS; r++)
                 sb_proc_start(&g.ru[r]);
@@ -230,9 +197,8 @@ int main(void)
                        "persons marked\n",
                        s.reusers[r], json_object_size(s.rows[r]));
         }
-        sb_scn_rig_release(&g);
+        sb_scn_rig_mock_release(&g);
         sb_scn_release(&s);
         sb_mockenv_destroy(env);
-        sb_test_rmtree(dir);
         return 0;
 }

@@ -16,6 +16,7 @@
  */
 #include <sqlite3.h>
 
+#include "fakegw.h"
 #include "testutil.h"
 
 static const char *grant =
@@ -26,135 +27,6 @@ static const char *grant =
 
 #define PS_A "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define PS_B "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
-
-/*
- * The gateway's side of the stream
- */
-
-typedef struct gw_s {
-        rd_kafka_t *rk;
-        const sb_grant_t *g;
-        const sb_schema_t *rights;
-        avro_value_t rec, ev;
-        sb_buf_t buf;
-        int failed; /* delivery reports with an error */
-} gw_t;
-
-static void gw_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-        gw_t *gw = opaque;
-
-        (void)rk;
-        if (m->err)
-                gw->failed++;
-}
-
-static void gw_init(gw_t *gw, sb_testenv_t *te, const sb_grant_t *g)
-{
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        char errstr[512];
-
-        memset(gw, 0, sizeof(*gw));
-        gw->g = g;
-        gw->rights = sb_catalog_by_name(te->cat, SB_RIGHTS_SCHEMA);
-        SB_CHECK(gw->rights, "rights schema");
-        SB_OK_OR_FAIL(
-            sb_schema_value_new(g->out, &gw->rec, errstr, sizeof(errstr)),
-            errstr);
-        SB_OK_OR_FAIL(
-            sb_schema_value_new(gw->rights, &gw->ev, errstr, sizeof(errstr)),
-            errstr);
-        rd_kafka_conf_set(conf, "bootstrap.servers", te->mock->bootstraps, NULL,
-                          0);
-        rd_kafka_conf_set_dr_msg_cb(conf, gw_dr);
-        rd_kafka_conf_set_opaque(conf, gw);
-        gw->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-        SB_CHECK(gw->rk, "producer: %s", errstr);
-}
-
-static void gw_release(gw_t *gw)
-{
-        rd_kafka_destroy(gw->rk);
-        avro_value_decref(&gw->rec);
-        avro_value_decref(&gw->ev);
-        sb_buf_release(&gw->buf);
-}
-
-/* One message, in the partition of the key's pseudonym. */
-static void gw_send(gw_t *gw, const char *key, sb_event_type_t type,
-                    const char *event_id, const char *ps,
-                    const sb_schema_t *schema, avro_value_t *v)
-{
-        rd_kafka_headers_t *h = NULL;
-        char errstr[512];
-        sb_envelope_t env;
-
-        if (v) {
-                memset(&env, 0, sizeof(env));
-                sb_envelope_stamp(&env);
-                if (event_id)
-                        snprintf(env.id, sizeof(env.id), "%s", event_id);
-                env.type = type;
-                env.schema_fp = schema->fingerprint;
-                snprintf(env.source, sizeof(env.source),
-                         "sharebus://gateway/test");
-                snprintf(env.subject, sizeof(env.subject), "%s", ps);
-                h = sb_envelope_headers(&env);
-                SB_OK_OR_FAIL(sb_schema_encode(schema, v, &gw->buf, errstr,
-                                               sizeof(errstr)),
-                              errstr);
-        }
-        SB_CHECK(!rd_kafka_producev(gw->rk, RD_KAFKA_V_TOPIC(gw->g->topic),
-                                    RD_KAFKA_V_PARTITION(sb_kafka_partition_for(
-                                        key, strlen(key), 3)),
-                                    RD_KAFKA_V_KEY(key, strlen(key)),
-                                    RD_KAFKA_V_VALUE(v ? gw->buf.data : NULL,
-                                                     v ? gw->buf.len : 0),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
-                 "produce to %s", gw->g->topic);
-}
-
-/* An upsert or a rectification of record `rid` of `ps`. */
-static void gw_record(gw_t *gw, sb_event_type_t type, const char *event_id,
-                      const char *ps, const char *rid, const char *postcode,
-                      int household)
-{
-        char key[128], errstr[512];
-        json_t *j;
-
-        j = json_pack("{s:s, s:s, s:i}", "pseudonym", ps, "postcode", postcode,
-                      "household_size", household);
-        SB_OK_OR_FAIL(sb_avrojson_from_json(gw->g->out->aj, j, &gw->rec, errstr,
-                                            sizeof(errstr)),
-                      errstr);
-        json_decref(j);
-        snprintf(key, sizeof(key), "%s/%s", ps, rid);
-        gw_send(gw, key, type, event_id, ps, gw->g->out, &gw->rec);
-}
-
-/* A rights notice keyed `ps` whose value names `subject`. */
-static void gw_notice(gw_t *gw, sb_event_type_t type, const char *event_id,
-                      const char *ps, const char *subject)
-{
-        char errstr[512];
-        json_t *j;
-
-        j = json_pack("{s:s, s:s, s:[], s:s}", "event_id", event_id, "subject",
-                      subject, "purposes", "requested_at",
-                      "2026-12-01T10:00:00.000Z");
-        SB_OK_OR_FAIL(sb_avrojson_from_json(gw->rights->aj, j, &gw->ev, errstr,
-                                            sizeof(errstr)),
-                      errstr);
-        json_decref(j);
-        gw_send(gw, ps, type, event_id, ps, gw->rights, &gw->ev);
-}
-
-static void gw_flush(gw_t *gw)
-{
-        SB_CHECK(rd_kafka_flush(gw->rk, 10000) == 0, "flush");
-        SB_CHECK_INT(0, gw->failed, "messages the mock cluster refused");
-}
 
 /*
  * The reuser's side
@@ -212,14 +84,14 @@ int main(void)
         sb_grant_t *g;
         sb_testenv_t te;
         sqlite3 *db;
-        gw_t gw;
+        sb_fakegw_t gw;
 
         sb_testenv_init(&te);
         sb_testenv_grant(&te, "r.json", grant);
         snprintf(path, sizeof(path), "%s/r.json", te.grants_dir);
         g = sb_grant_load(path, te.cat, errstr, sizeof(errstr));
         SB_CHECK(g, "grant: %s", errstr);
-        gw_init(&gw, &te, g);
+        sb_fakegw_init(&gw, &te, g);
         sb_uuid4(e_restrict);
         sb_uuid4(e_lift);
         sb_uuid4(e_rectify);
@@ -236,13 +108,17 @@ int main(void)
 
         /* 1. Two records of each subject; A's processing is restricted
          *    (the notice arrives twice). */
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a1", "75001", 1);
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a2", "75002", 2);
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b1", "69001", 3);
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b2", "69002", 4);
-        gw_notice(&gw, SB_EV_RESTRICTION, e_restrict, PS_A, PS_A);
-        gw_notice(&gw, SB_EV_RESTRICTION, e_restrict, PS_A, PS_A);
-        gw_flush(&gw);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a1", "75001",
+                         1);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a2", "75002",
+                         2);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b1", "69001",
+                         3);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b2", "69002",
+                         4);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION, e_restrict, PS_A, PS_A);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION, e_restrict, PS_A, PS_A);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(4, st->records, "records stored");
         SB_CHECK_INT(2, sb_store_count(store, PS_A),
@@ -271,8 +147,9 @@ int main(void)
         check_right(db, e_restrict, "sharebus.rights.restriction", PS_A, 2);
 
         /* A record arriving for a restricted subject is restricted too. */
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a3", "75003", 5);
-        gw_flush(&gw);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a3", "75003",
+                         5);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(3, sb_store_count(store, PS_A), "rows of A");
         SB_CHECK_INT(0, sb_store_count_usable(store, PS_A), "usable rows of A");
@@ -285,12 +162,15 @@ int main(void)
         /* 2. The restriction is lifted; B's record b1 is rectified, then
          *    updated, then the rectification arrives again: it must not
          *    overwrite the newer value. */
-        gw_notice(&gw, SB_EV_RESTRICTION_LIFTED, e_lift, PS_A, PS_A);
-        gw_notice(&gw, SB_EV_RESTRICTION_LIFTED, e_lift, PS_A, PS_A);
-        gw_record(&gw, SB_EV_RECTIFICATION, e_rectify, PS_B, "b1", "69100", 7);
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b1", "69200", 8);
-        gw_record(&gw, SB_EV_RECTIFICATION, e_rectify, PS_B, "b1", "69100", 7);
-        gw_flush(&gw);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION_LIFTED, e_lift, PS_A, PS_A);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION_LIFTED, e_lift, PS_A, PS_A);
+        sb_fakegw_record(&gw, SB_EV_RECTIFICATION, e_rectify, PS_B, "b1",
+                         "69100", 7);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b1", "69200",
+                         8);
+        sb_fakegw_record(&gw, SB_EV_RECTIFICATION, e_rectify, PS_B, "b1",
+                         "69100", 7);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK(!sb_store_is_restricted(store, PS_A), "A still restricted");
         SB_CHECK_INT(3, sb_store_count_usable(store, PS_A),
@@ -320,14 +200,14 @@ int main(void)
          *    notice whose subject is not its key, A's objection's event id
          *    reused after it (same partition) for a restriction, and
          *    consent-given (not applied by agents). */
-        gw_notice(&gw, SB_EV_OBJECTION, e_object, PS_A, PS_A);
-        gw_notice(&gw, SB_EV_OBJECTION, e_object, PS_A, PS_A);
-        gw_notice(&gw, SB_EV_CONSENT_WITHDRAWN, e_withdraw, PS_B, PS_B);
-        gw_notice(&gw, SB_EV_CONSENT_WITHDRAWN, e_withdraw, PS_B, PS_B);
-        gw_notice(&gw, SB_EV_ERASURE, e_other, PS_B, PS_A);
-        gw_notice(&gw, SB_EV_RESTRICTION, e_object, PS_A, PS_A);
-        gw_notice(&gw, SB_EV_CONSENT_GIVEN, e_other, PS_B, PS_B);
-        gw_flush(&gw);
+        sb_fakegw_notice(&gw, SB_EV_OBJECTION, e_object, PS_A, PS_A);
+        sb_fakegw_notice(&gw, SB_EV_OBJECTION, e_object, PS_A, PS_A);
+        sb_fakegw_notice(&gw, SB_EV_CONSENT_WITHDRAWN, e_withdraw, PS_B, PS_B);
+        sb_fakegw_notice(&gw, SB_EV_CONSENT_WITHDRAWN, e_withdraw, PS_B, PS_B);
+        sb_fakegw_notice(&gw, SB_EV_ERASURE, e_other, PS_B, PS_A);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION, e_object, PS_A, PS_A);
+        sb_fakegw_notice(&gw, SB_EV_CONSENT_GIVEN, e_other, PS_B, PS_B);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(0, sb_store_count(store, PS_A),
                      "rows of the objecting subject");
@@ -366,7 +246,7 @@ int main(void)
         sqlite3_close(db);
         sb_reuser_destroy(ru);
         sb_config_release(sb_reuser_cfg_table, &cfg);
-        gw_release(&gw);
+        sb_fakegw_release(&gw);
         sb_grant_destroy(g);
         sb_testenv_release(&te);
         return 0;

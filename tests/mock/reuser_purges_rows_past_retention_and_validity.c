@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 
 #include "proc.h"
+#include "fakegw.h"
 #include "testutil.h"
 
 #define DAY_MS 86400000LL
@@ -63,124 +64,6 @@ static int64_t clk_now(void *opaque)
 
         return now + (c->switch_at && now >= c->switch_at ? c->later_ms
                                                           : c->shift_ms);
-}
-
-/*
- * The gateway's side of the stream
- */
-
-typedef struct gw_s {
-        rd_kafka_t *rk;
-        const sb_grant_t *g;
-        const sb_schema_t *rights;
-        avro_value_t rec, ev;
-        sb_buf_t buf;
-        int failed;
-} gw_t;
-
-static void gw_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-        gw_t *gw = opaque;
-
-        (void)rk;
-        if (m->err)
-                gw->failed++;
-}
-
-static void gw_init(gw_t *gw, sb_testenv_t *te, const sb_grant_t *g)
-{
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        char errstr[512];
-
-        memset(gw, 0, sizeof(*gw));
-        gw->g = g;
-        gw->rights = sb_catalog_by_name(te->cat, SB_RIGHTS_SCHEMA);
-        SB_CHECK(gw->rights, "rights schema");
-        SB_OK_OR_FAIL(
-            sb_schema_value_new(g->out, &gw->rec, errstr, sizeof(errstr)),
-            errstr);
-        SB_OK_OR_FAIL(
-            sb_schema_value_new(gw->rights, &gw->ev, errstr, sizeof(errstr)),
-            errstr);
-        rd_kafka_conf_set(conf, "bootstrap.servers", te->mock->bootstraps, NULL,
-                          0);
-        rd_kafka_conf_set_dr_msg_cb(conf, gw_dr);
-        rd_kafka_conf_set_opaque(conf, gw);
-        gw->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-        SB_CHECK(gw->rk, "producer: %s", errstr);
-}
-
-static void gw_release(gw_t *gw)
-{
-        rd_kafka_destroy(gw->rk);
-        avro_value_decref(&gw->rec);
-        avro_value_decref(&gw->ev);
-        sb_buf_release(&gw->buf);
-}
-
-static void gw_send(gw_t *gw, const char *key, sb_event_type_t type,
-                    const char *ps, const sb_schema_t *schema, avro_value_t *v)
-{
-        char errstr[512];
-        rd_kafka_headers_t *h;
-        sb_envelope_t env;
-
-        memset(&env, 0, sizeof(env));
-        sb_envelope_stamp(&env);
-        env.type = type;
-        env.schema_fp = schema->fingerprint;
-        snprintf(env.source, sizeof(env.source), "sharebus://gateway/test");
-        snprintf(env.subject, sizeof(env.subject), "%s", ps);
-        h = sb_envelope_headers(&env);
-        SB_OK_OR_FAIL(
-            sb_schema_encode(schema, v, &gw->buf, errstr, sizeof(errstr)),
-            errstr);
-        SB_CHECK(!rd_kafka_producev(gw->rk, RD_KAFKA_V_TOPIC(gw->g->topic),
-                                    RD_KAFKA_V_PARTITION(sb_kafka_partition_for(
-                                        ps, strlen(ps), 3)),
-                                    RD_KAFKA_V_KEY(key, strlen(key)),
-                                    RD_KAFKA_V_VALUE(gw->buf.data, gw->buf.len),
-                                    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                    RD_KAFKA_V_HEADERS(h), RD_KAFKA_V_END),
-                 "produce to %s", gw->g->topic);
-}
-
-static void gw_record(gw_t *gw, const char *ps, const char *rid,
-                      const char *postcode, int household)
-{
-        char key[128], errstr[512];
-        json_t *j;
-
-        j = json_pack("{s:s, s:s, s:i}", "pseudonym", ps, "postcode", postcode,
-                      "household_size", household);
-        SB_OK_OR_FAIL(sb_avrojson_from_json(gw->g->out->aj, j, &gw->rec, errstr,
-                                            sizeof(errstr)),
-                      errstr);
-        json_decref(j);
-        snprintf(key, sizeof(key), "%s/%s", ps, rid);
-        gw_send(gw, key, SB_EV_RECORD_UPSERT, ps, gw->g->out, &gw->rec);
-}
-
-static void gw_notice(gw_t *gw, sb_event_type_t type, const char *ps)
-{
-        char errstr[512], event_id[37];
-        json_t *j;
-
-        sb_uuid4(event_id);
-        j = json_pack("{s:s, s:s, s:[], s:s}", "event_id", event_id, "subject",
-                      ps, "purposes", "requested_at",
-                      "2026-12-01T10:00:00.000Z");
-        SB_OK_OR_FAIL(sb_avrojson_from_json(gw->rights->aj, j, &gw->ev, errstr,
-                                            sizeof(errstr)),
-                      errstr);
-        json_decref(j);
-        gw_send(gw, ps, type, ps, gw->rights, &gw->ev);
-}
-
-static void gw_flush(gw_t *gw)
-{
-        SB_CHECK(rd_kafka_flush(gw->rk, 10000) == 0, "flush");
-        SB_CHECK_INT(0, gw->failed, "messages the mock cluster refused");
 }
 
 /*
@@ -260,13 +143,13 @@ static void keeper(sb_testenv_t *te)
         sb_reuser_t *ru;
         sb_grant_t *g;
         sqlite3 *db;
-        gw_t gw;
+        sb_fakegw_t gw;
 
         sb_testenv_grant(te, "keep.json", keeper_grant);
         snprintf(path, sizeof(path), "%s/keep.json", te->grants_dir);
         g = sb_grant_load(path, te->cat, errstr, sizeof(errstr));
         SB_CHECK(g, "grant: %s", errstr);
-        gw_init(&gw, te, g);
+        sb_fakegw_init(&gw, te, g);
         sb_testenv_reuser_cfg(te, "keep.json", &cfg);
         SB_CHECK_INT(3600000, cfg.purge_interval_ms,
                      "purge_interval_ms by default");
@@ -280,11 +163,14 @@ static void keeper(sb_testenv_t *te)
 
         /* Received 40 days ago: A (restricted) a1, a2, and B b1. */
         clk.shift_ms = -40 * DAY_MS;
-        gw_record(&gw, PS_A, "a1", "75001", 1);
-        gw_record(&gw, PS_A, "a2", "75002", 2);
-        gw_record(&gw, PS_B, "b1", "69001", 3);
-        gw_notice(&gw, SB_EV_RESTRICTION, PS_A);
-        gw_flush(&gw);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a1", "75001",
+                         1);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a2", "75002",
+                         2);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b1", "69001",
+                         3);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION, NULL, PS_A, PS_A);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(3, sb_store_count(store, NULL), "rows 40 days ago");
         SB_CHECK(sb_store_is_restricted(store, PS_A), "A is not restricted");
@@ -292,9 +178,11 @@ static void keeper(sb_testenv_t *te)
         /* Received 20 days ago: B b2, C c1. The rows of 40 days ago were
          * then 20 days old: the start purge keeps them. */
         clk.shift_ms = -20 * DAY_MS;
-        gw_record(&gw, PS_B, "b2", "69002", 4);
-        gw_record(&gw, PS_C, "c1", "13001", 5);
-        gw_flush(&gw);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b2", "69002",
+                         4);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_C, "c1", "13001",
+                         5);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(5, sb_store_count(store, NULL), "rows 20 days ago");
         SB_CHECK_INT(0, st->purged_retention, "rows purged 20 days ago");
@@ -358,7 +246,7 @@ static void keeper(sb_testenv_t *te)
         sqlite3_close(db);
         sb_reuser_destroy(ru);
         sb_config_release(sb_reuser_cfg_table, &cfg);
-        gw_release(&gw);
+        sb_fakegw_release(&gw);
         sb_grant_destroy(g);
 }
 
@@ -377,7 +265,7 @@ static void ender(sb_testenv_t *te)
         sb_reuser_t *ru;
         sb_grant_t *g;
         sqlite3 *db;
-        gw_t gw;
+        sb_fakegw_t gw;
 
         sb_testenv_grant(te, "end.json", ender_grant);
         snprintf(path, sizeof(path), "%s/end.json", te->grants_dir);
@@ -385,7 +273,7 @@ static void ender(sb_testenv_t *te)
         SB_CHECK(g, "grant: %s", errstr);
         SB_CHECK(g->has_valid_until, "the grant has no valid_until");
         valid_until = g->valid_until_ms;
-        gw_init(&gw, te, g);
+        sb_fakegw_init(&gw, te, g);
         sb_testenv_reuser_cfg(te, "end.json", &cfg);
         ru = sb_reuser_new(&cfg, errstr, sizeof(errstr));
         SB_CHECK(ru, "reuser: %s", errstr);
@@ -394,11 +282,14 @@ static void ender(sb_testenv_t *te)
         st = sb_reuser_stats(ru);
         db = db_open(cfg.database);
 
-        gw_record(&gw, PS_A, "a1", "75001", 1);
-        gw_record(&gw, PS_B, "b1", "69001", 2);
-        gw_record(&gw, PS_B, "b2", "69002", 3);
-        gw_notice(&gw, SB_EV_RESTRICTION, PS_B);
-        gw_flush(&gw);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a1", "75001",
+                         1);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b1", "69001",
+                         2);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b2", "69002",
+                         3);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION, NULL, PS_B, PS_B);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(3, sb_store_count(store, NULL), "rows while valid");
 
@@ -416,9 +307,10 @@ static void ender(sb_testenv_t *te)
 
         /* A record that arrives late is not kept; an erasure is still
          * applied and acknowledged. */
-        gw_record(&gw, PS_C, "c1", "13001", 4);
-        gw_notice(&gw, SB_EV_ERASURE, PS_A);
-        gw_flush(&gw);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_C, "c1", "13001",
+                         4);
+        sb_fakegw_notice(&gw, SB_EV_ERASURE, NULL, PS_A, PS_A);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(0, sb_store_count(store, NULL),
                      "rows after a record consumed past valid_until");
@@ -435,7 +327,7 @@ static void ender(sb_testenv_t *te)
         sqlite3_close(db);
         sb_reuser_destroy(ru);
         sb_config_release(sb_reuser_cfg_table, &cfg);
-        gw_release(&gw);
+        sb_fakegw_release(&gw);
         sb_grant_destroy(g);
 }
 

@@ -13,6 +13,7 @@
  * keyed "<pseudonym>" with a RightsEvent value, partitioned by pseudonym.
  */
 #include "sign.h"
+#include "fakegw.h"
 #include "testutil.h"
 
 static const char *grant =
@@ -25,130 +26,6 @@ static const char *grant =
 #define PS_A      "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
 #define PS_B      "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
 #define PS_C      "cccccccccccccccccccccccccccccccc"
-
-/*
- * The gateway's side of the stream
- */
-
-typedef struct gw_s {
-        rd_kafka_t *rk;
-        const sb_grant_t *g;
-        const sb_schema_t *rights;
-        avro_value_t rec, ev;
-        sb_buf_t buf;
-        int failed; /* delivery reports with an error */
-} gw_t;
-
-static void gw_dr(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
-{
-        gw_t *gw = opaque;
-
-        (void)rk;
-        if (m->err)
-                gw->failed++;
-}
-
-static void gw_init(gw_t *gw, sb_testenv_t *te, const sb_grant_t *g)
-{
-        rd_kafka_conf_t *conf = rd_kafka_conf_new();
-        char errstr[512];
-
-        memset(gw, 0, sizeof(*gw));
-        gw->g = g;
-        gw->rights = sb_catalog_by_name(te->cat, SB_RIGHTS_SCHEMA);
-        SB_CHECK(gw->rights, "rights schema");
-        SB_OK_OR_FAIL(
-            sb_schema_value_new(g->out, &gw->rec, errstr, sizeof(errstr)),
-            errstr);
-        SB_OK_OR_FAIL(
-            sb_schema_value_new(gw->rights, &gw->ev, errstr, sizeof(errstr)),
-            errstr);
-        rd_kafka_conf_set(conf, "bootstrap.servers", te->mock->bootstraps, NULL,
-                          0);
-        rd_kafka_conf_set_dr_msg_cb(conf, gw_dr);
-        rd_kafka_conf_set_opaque(conf, gw);
-        gw->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-        SB_CHECK(gw->rk, "producer: %s", errstr);
-}
-
-static void gw_release(gw_t *gw)
-{
-        rd_kafka_destroy(gw->rk);
-        avro_value_decref(&gw->rec);
-        avro_value_decref(&gw->ev);
-        sb_buf_release(&gw->buf);
-}
-
-/* One message, in the partition of the key's pseudonym. */
-static void gw_send(gw_t *gw, const char *key, sb_event_type_t type,
-                    const char *event_id, const char *ps,
-                    const sb_schema_t *schema, avro_value_t *v)
-{
-        char errstr[512];
-        sb_envelope_t env;
-
-        memset(&env, 0, sizeof(env));
-        sb_envelope_stamp(&env);
-        if (event_id)
-                snprintf(env.id, sizeof(env.id), "%s", event_id);
-        env.type = type;
-        env.schema_fp = schema->fingerprint;
-        snprintf(env.source, sizeof(env.source), "sharebus://gateway/test");
-        snprintf(env.subject, sizeof(env.subject), "%s", ps);
-        SB_OK_OR_FAIL(
-            sb_schema_encode(schema, v, &gw->buf, errstr, sizeof(errstr)),
-            errstr);
-        SB_CHECK(
-            !rd_kafka_producev(gw->rk, RD_KAFKA_V_TOPIC(gw->g->topic),
-                               RD_KAFKA_V_PARTITION(
-                                   sb_kafka_partition_for(key, strlen(key), 3)),
-                               RD_KAFKA_V_KEY(key, strlen(key)),
-                               RD_KAFKA_V_VALUE(gw->buf.data, gw->buf.len),
-                               RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                               RD_KAFKA_V_HEADERS(sb_envelope_headers(&env)),
-                               RD_KAFKA_V_END),
-            "produce to %s", gw->g->topic);
-}
-
-/* An upsert or a rectification of record `rid` of `ps`. */
-static void gw_record(gw_t *gw, sb_event_type_t type, const char *event_id,
-                      const char *ps, const char *rid, const char *postcode)
-{
-        char key[128], errstr[512];
-        json_t *j;
-
-        j = json_pack("{s:s, s:s, s:i}", "pseudonym", ps, "postcode", postcode,
-                      "household_size", 2);
-        SB_OK_OR_FAIL(sb_avrojson_from_json(gw->g->out->aj, j, &gw->rec, errstr,
-                                            sizeof(errstr)),
-                      errstr);
-        json_decref(j);
-        snprintf(key, sizeof(key), "%s/%s", ps, rid);
-        gw_send(gw, key, type, event_id, ps, gw->g->out, &gw->rec);
-}
-
-/* A rights notice for `ps`. */
-static void gw_notice(gw_t *gw, sb_event_type_t type, const char *event_id,
-                      const char *ps)
-{
-        char errstr[512];
-        json_t *j;
-
-        j = json_pack("{s:s, s:s, s:[], s:s}", "event_id", event_id, "subject",
-                      ps, "purposes", "requested_at",
-                      "2026-12-01T10:00:00.000Z");
-        SB_OK_OR_FAIL(sb_avrojson_from_json(gw->rights->aj, j, &gw->ev, errstr,
-                                            sizeof(errstr)),
-                      errstr);
-        json_decref(j);
-        gw_send(gw, ps, type, event_id, ps, gw->rights, &gw->ev);
-}
-
-static void gw_flush(gw_t *gw)
-{
-        SB_CHECK(rd_kafka_flush(gw->rk, 10000) == 0, "flush");
-        SB_CHECK_INT(0, gw->failed, "messages the mock cluster refused");
-}
 
 /*
  * The receipts, as the gateway or an auditor reads them
@@ -359,7 +236,7 @@ int main(void)
         sb_testenv_t te;
         int64_t t0;
         size_t n;
-        gw_t gw;
+        sb_fakegw_t gw;
 
         sb_testenv_init(&te);
         sb_testenv_grant(&te, "k.json", grant);
@@ -368,7 +245,7 @@ int main(void)
         SB_CHECK(g, "grant: %s", errstr);
         schema = sb_catalog_by_name(te.cat, SB_RECEIPT_SCHEMA);
         SB_CHECK(schema, "receipt schema %s", SB_RECEIPT_SCHEMA);
-        gw_init(&gw, &te, g);
+        sb_fakegw_init(&gw, &te, g);
         sb_uuid4(e_erase);
         sb_uuid4(e_restrict);
         sb_uuid4(e_rectify);
@@ -387,16 +264,21 @@ int main(void)
         /* 1. Records of three subjects, then four rights events, one of
          *    them delivered twice. */
         t0 = sb_now_ms();
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a1", "75001");
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a2", "75002");
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b1", "69001");
-        gw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_C, "c1", "13001");
-        gw_notice(&gw, SB_EV_ERASURE, e_erase, PS_A);
-        gw_notice(&gw, SB_EV_RESTRICTION, e_restrict, PS_B);
-        gw_notice(&gw, SB_EV_RESTRICTION, e_restrict, PS_B);
-        gw_record(&gw, SB_EV_RECTIFICATION, e_rectify, PS_C, "c1", "13002");
-        gw_notice(&gw, SB_EV_OBJECTION, e_object, PS_C);
-        gw_flush(&gw);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a1", "75001",
+                         2);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_A, "a2", "75002",
+                         2);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_B, "b1", "69001",
+                         2);
+        sb_fakegw_record(&gw, SB_EV_RECORD_UPSERT, NULL, PS_C, "c1", "13001",
+                         2);
+        sb_fakegw_notice(&gw, SB_EV_ERASURE, e_erase, PS_A, PS_A);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION, e_restrict, PS_B, PS_B);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION, e_restrict, PS_B, PS_B);
+        sb_fakegw_record(&gw, SB_EV_RECTIFICATION, e_rectify, PS_C, "c1",
+                         "13002", 2);
+        sb_fakegw_notice(&gw, SB_EV_OBJECTION, e_object, PS_C, PS_C);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(4, sb_reuser_stats(ru)->receipts_sent, "receipts sent");
         SB_CHECK_INT(1, sb_reuser_stats(ru)->rights_duplicates,
@@ -428,8 +310,8 @@ int main(void)
          *    sending its receipt. */
         sb_reuser_hold_receipts(ru, 1);
         t0 = sb_now_ms();
-        gw_notice(&gw, SB_EV_RESTRICTION_LIFTED, e_lift, PS_B);
-        gw_flush(&gw);
+        sb_fakegw_notice(&gw, SB_EV_RESTRICTION_LIFTED, e_lift, PS_B, PS_B);
+        sb_fakegw_flush(&gw);
         run(ru);
         SB_CHECK_INT(1, sb_reuser_stats(ru)->restrictions_lifted,
                      "lifts applied");
@@ -444,8 +326,8 @@ int main(void)
          *    the database, not from the group, so it joins a new group:
          *    the 2.0.2 mock makes a group its last member left wait out a
          *    session timeout (45 s) before the next join. */
-        gw_notice(&gw, SB_EV_ERASURE, e_after, PS_B);
-        gw_flush(&gw);
+        sb_fakegw_notice(&gw, SB_EV_ERASURE, e_after, PS_B, PS_B);
+        sb_fakegw_flush(&gw);
         free(cfg.group_id);
         cfg.group_id = strdup("sb-reuser-ack-desk-restarted");
         SB_CHECK(cfg.group_id, "out of memory");
@@ -478,7 +360,7 @@ int main(void)
 
         sb_reuser_destroy(ru);
         sb_config_release(sb_reuser_cfg_table, &cfg);
-        gw_release(&gw);
+        sb_fakegw_release(&gw);
         sb_grant_destroy(g);
         sb_testenv_release(&te);
         return 0;

@@ -1,6 +1,7 @@
 #include "scenario.h"
 
 #include <sqlite3.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "crypto.h"
@@ -12,6 +13,7 @@ void sb_scn_init(sb_scn_t *s, const char *dataset, const char *prefix)
 
         memset(s, 0, sizeof(*s));
         snprintf(s->dataset, sizeof(s->dataset), "%s", dataset);
+        snprintf(s->prefix, sizeof(s->prefix), "%s", prefix);
         snprintf(s->reusers[0], sizeof(s->reusers[0]), "%s-lab", prefix);
         snprintf(s->reusers[1], sizeof(s->reusers[1]), "%s-city", prefix);
         s->purposes[0] = "research";
@@ -543,4 +545,53 @@ void sb_scn_rig_release(sb_scn_rig_t *g)
                 sb_holder_destroy(g->h);
         sb_config_release(sb_holder_cfg_table, &g->hcfg);
         sb_key_destroy(g->key);
+}
+
+static json_t *sb_scn_mock_kafka(const sb_mockenv_t *env)
+{
+        json_t *j = sb_mockenv_kafka_json(env);
+
+        json_object_set_new(j, "properties",
+                            json_pack("{s:s}", "session.timeout.ms", "6000"));
+        return j;
+}
+
+void sb_scn_rig_mock(sb_scn_rig_t *g, const sb_scn_t *s, sb_mockenv_t *env,
+                     int gateways)
+{
+        json_t *ru_kafka[SB_SCN_REUSERS];
+        char errstr[512], dir[256], grants[300], topic[200];
+        int r;
+
+        SB_OK_OR_FAIL(sb_crypto_init(errstr, sizeof(errstr)), errstr);
+        snprintf(dir, sizeof(dir), "/tmp/sbscn-XXXXXX");
+        SB_CHECK(mkdtemp(dir), "mkdtemp");
+        snprintf(grants, sizeof(grants), "%s/grants", dir);
+        SB_CHECK(mkdir(grants, 0700) == 0, "mkdir %s", grants);
+        SB_OK_OR_FAIL(
+            sb_mockenv_dataset(env, s->dataset, 3, errstr, sizeof(errstr)),
+            errstr);
+        for (r = 0; r < SB_SCN_REUSERS; r++) {
+                snprintf(topic, sizeof(topic), "sb.out.%.63s.%.63s",
+                         s->reusers[r], s->dataset);
+                SB_OK_OR_FAIL(
+                    sb_mockenv_topic(env, topic, 3, errstr, sizeof(errstr)),
+                    errstr);
+                SB_OK_OR_FAIL(sb_mockenv_ack_topic(env, s->reusers[r], errstr,
+                                                   sizeof(errstr)),
+                              errstr);
+                ru_kafka[r] = sb_scn_mock_kafka(env);
+        }
+        sb_scn_rig_prepare(g, s, dir, grants);
+        sb_scn_rig_configure(g, s, sb_mockenv_kafka_json(env),
+                             sb_scn_mock_kafka(env), ru_kafka, gateways);
+}
+
+void sb_scn_rig_mock_release(sb_scn_rig_t *g)
+{
+        char dir[256];
+
+        snprintf(dir, sizeof(dir), "%s", g->dir);
+        sb_scn_rig_release(g);
+        sb_test_rmtree(dir);
 }

@@ -21,6 +21,7 @@
 
 typedef struct sb_scn_s {
         char dataset[64];
+        char prefix[48]; /* of the reusers' and principals' names */
         char reusers[SB_SCN_REUSERS][64];
         const char *purposes[SB_SCN_REUSERS];
         /* the model: "subject/record id" -> subject, per reuser */
@@ -110,6 +111,17 @@ void sb_scn_rig_prepare(sb_scn_rig_t *g, const sb_scn_t *s, const char *dir,
 void sb_scn_rig_configure(sb_scn_rig_t *g, const sb_scn_t *s,
                           json_t *holder_kafka, json_t *gw_kafka,
                           json_t *ru_kafka[SB_SCN_REUSERS], int gateways);
+
+/*
+ * The whole rig on the mock cluster `env` (living in this process): a
+ * fresh directory, the scenario's topics (input, state, outputs, receipt
+ * topics), and configs whose agents reach `env` in plaintext with the
+ * group session timeout at 6 s. Starts nothing.
+ */
+void sb_scn_rig_mock(sb_scn_rig_t *g, const sb_scn_t *s, sb_mockenv_t *env,
+                     int gateways);
+/* Removes the directory the mock rig made. */
+void sb_scn_rig_mock_release(sb_scn_rig_t *g);
 
 /* Fails the test if an agent that should run has ended by itself. */
 void sb_scn_rig_check_alive(sb_scn_rig_t *g);

@@ -350,3 +350,36 @@ json_t *sb_world_agent_kafka(const sb_kafka_cfg_t *kc)
             kc->ssl_certificate_location, "ssl_key_location",
             kc->ssl_key_location, "properties", "session.timeout.ms", "6000");
 }
+
+void sb_world_scenario(sb_world_t *w, const sb_scn_t *s, sb_scn_rig_t *g,
+                       int gateways, sb_kafka_cfg_t ru_kc[SB_SCN_REUSERS])
+{
+        sb_kafka_cfg_t holder_kc, gw_kc;
+        json_t *ru_kafka[SB_SCN_REUSERS];
+        char body[1024], name[200];
+        int r;
+
+        sb_scn_rig_prepare(g, s, w->dir, w->grants_dir);
+        snprintf(w->schemas_dir, sizeof(w->schemas_dir), "%.*s",
+                 (int)sizeof(w->schemas_dir) - 1, g->schemas_dir);
+        snprintf(body, sizeof(body),
+                 "\"gateway\": [\"%s-gw.g1\"], \"datasets\": {\"%s\": "
+                 "{\"holders\": [\"%s-holder.g1\"]}}, \"reusers\": "
+                 "{\"%s\": {\"principals\": [\"%s.g1\"]}, \"%s\": "
+                 "{\"principals\": [\"%s.g1\"]}}",
+                 s->prefix, s->dataset, s->prefix, s->reusers[0], s->reusers[0],
+                 s->reusers[1], s->reusers[1]);
+        sb_world_platform(w, body);
+        sb_world_apply(w);
+        snprintf(name, sizeof(name), "%s-holder.g1", s->prefix);
+        sb_world_cert(w, name, NULL, &holder_kc);
+        snprintf(name, sizeof(name), "%s-gw.g1", s->prefix);
+        sb_world_cert(w, name, NULL, &gw_kc);
+        for (r = 0; r < SB_SCN_REUSERS; r++) {
+                snprintf(name, sizeof(name), "%s.g1", s->reusers[r]);
+                sb_world_cert(w, name, NULL, &ru_kc[r]);
+                ru_kafka[r] = sb_world_agent_kafka(&ru_kc[r]);
+        }
+        sb_scn_rig_configure(g, s, sb_world_agent_kafka(&holder_kc),
+                             sb_world_agent_kafka(&gw_kc), ru_kafka, gateways);
+}

@@ -10,6 +10,7 @@
 #include "acls.h"
 #include "brokerenv.h"
 #include "platform.h"
+#include "scenario.h"
 #include "testutil.h"
 #include "topics.h"
 
@@ -77,6 +78,18 @@ void sb_world_produce(sb_world_t *w, const char *topic, int n);
  * is replaced quickly. New reference.
  */
 json_t *sb_world_agent_kafka(const sb_kafka_cfg_t *kc);
+
+/*
+ * The rights scenario's rig (tests/util/scenario.h) on this world: its
+ * schemas and grants, a platform declaration with the principals
+ * <prefix>-holder.g1, <prefix>-gw.g1 and <reuser>.g1, its topics and
+ * ACLs applied, certificates issued, and the configs of `gateways`
+ * gateway instances and both reuser agents written. Each reuser's
+ * connection is left in ru_kc[r] (to read its stream as it). Starts
+ * nothing.
+ */
+void sb_world_scenario(sb_world_t *w, const sb_scn_t *s, sb_scn_rig_t *g,
+                       int gateways, sb_kafka_cfg_t ru_kc[SB_SCN_REUSERS]);
 
 /* Milliseconds since an arbitrary origin (monotonic). */
 long sb_world_now_ms(void);
