@@ -290,7 +290,7 @@ static void sb_gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         int i;
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
-                sb_log(SB_LOG_INFO, "GATEWAY", "assigned %d partition(s)",
+                sb_log(SB_LOG_NOTICE, "GATEWAY", "assigned %d partition(s)",
                        parts->cnt);
                 /* Never process a partition without its state. */
                 if (sb_gw_restore(gw, parts, gw->fatal_err,
@@ -317,7 +317,7 @@ static void sb_gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                         sb_state_drop_partition(d->state,
                                                 parts->elems[i].partition);
         }
-        sb_log(SB_LOG_INFO, "GATEWAY", "revoked %d partition(s)", parts->cnt);
+        sb_log(SB_LOG_NOTICE, "GATEWAY", "revoked %d partition(s)", parts->cnt);
         rd_kafka_assign(rk, NULL);
         gw->assigned = 0;
 }
