@@ -85,9 +85,7 @@ int main(void)
         snprintf(prefix, sizeof(prefix), "rebal%06x", run & 0xffffff);
         sb_scn_init(&s, dataset, prefix);
         sb_world_scenario(&w, &s, &g, 2, ru_kc);
-        sb_proc_start(&g.gw[0]);
-        for (r = 0; r < SB_SCN_REUSERS; r++)
-                sb_proc_start(&g.ru[r]);
+        sb_scn_rig_start(&g);
 
         for (b = 0; b < SB_SCN_BATCHES; b++) {
                 switch (b) {
@@ -134,19 +132,9 @@ int main(void)
         printf("gateway B processed %ld record(s) in its first membership\n",
                b_first);
 
-        if (!sb_scn_wait_stores(&s, g.key, g.db, 180,
-                                (void (*)(void *))sb_scn_rig_check_alive, &g)) {
-                sb_scn_rig_stop(&g);
-                sb_scn_rig_tail(&g);
-                SB_TEST_FAIL("the reuser stores never matched the model");
-        }
-        sb_scn_rig_stop(&g);
-        for (r = 0; r < SB_SCN_REUSERS; r++) {
-                printf("%s store: %zu rows, exactly the model's; restricted "
-                       "persons marked\n",
-                       s.reusers[r], json_object_size(s.rows[r]));
+        sb_scn_converge(&s, &g, 180);
+        for (r = 0; r < SB_SCN_REUSERS; r++)
                 sb_scn_check_stream(&s, &ru_kc[r], r, 3);
-        }
         sb_scn_rig_release(&g);
         sb_scn_release(&s);
         sb_world_release(&w);

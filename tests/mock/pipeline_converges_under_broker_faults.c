@@ -146,7 +146,7 @@ int main(void)
         sb_mockenv_t *env;
         sb_scn_rig_t g;
         sb_scn_t s;
-        int b, r, faults = 0;
+        int b, faults = 0;
         pthread_t outage = 0;
         time_t t0 = time(NULL);
 
@@ -158,9 +158,7 @@ int main(void)
         SB_CHECK(env, "mock cluster: %s", errstr);
         sb_scn_init(&s, "faulttest", "fault");
         sb_scn_rig_mock(&g, &s, env, 1);
-        sb_proc_start(&g.gw[0]);
-        for (r = 0; r < SB_SCN_REUSERS; r++)
-                sb_proc_start(&g.ru[r]);
+        sb_scn_rig_start(&g);
 
         for (b = 0; b < SB_SCN_BATCHES; b++) {
                 /* A fault before every batch but the first ones. */
@@ -185,18 +183,7 @@ int main(void)
                SB_SCN_BATCHES, SB_SCN_SUBJECTS, s.rights, faults,
                s.holder_retries);
 
-        if (!sb_scn_wait_stores(&s, g.key, g.db, 200,
-                                (void (*)(void *))sb_scn_rig_check_alive, &g)) {
-                sb_scn_rig_stop(&g);
-                sb_scn_rig_tail(&g);
-                SB_TEST_FAIL("the reuser stores never matched the model");
-        }
-        sb_scn_rig_stop(&g);
-        for (r = 0; r < SB_SCN_REUSERS; r++) {
-                printf("%s store: %zu rows, exactly the model's; restricted "
-                       "persons marked\n",
-                       s.reusers[r], json_object_size(s.rows[r]));
-        }
+        sb_scn_converge(&s, &g, 200);
         sb_scn_rig_mock_release(&g);
         sb_scn_release(&s);
         sb_mockenv_destroy(env);

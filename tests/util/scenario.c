@@ -595,3 +595,55 @@ void sb_scn_rig_mock_release(sb_scn_rig_t *g)
         sb_scn_rig_release(g);
         sb_test_rmtree(dir);
 }
+
+void sb_scn_rig_start(sb_scn_rig_t *g)
+{
+        int r;
+
+        sb_proc_start(&g->gw[0]);
+        for (r = 0; r < SB_SCN_REUSERS; r++)
+                sb_proc_start(&g->ru[r]);
+}
+
+void sb_scn_run_with_kills(sb_scn_t *s, sb_scn_rig_t *g, int min_kills)
+{
+        int b, kills = 0;
+
+        for (b = 0; b < SB_SCN_BATCHES || kills < min_kills; b++) {
+                if (b < SB_SCN_BATCHES)
+                        sb_scn_publish_batch(s, g->h, b);
+                usleep((useconds_t)(100 + rand() % 700) * 1000);
+                if (rand() % 3 != 0) {
+                        int k = rand() % (1 + SB_SCN_REUSERS);
+                        sb_proc_t *p = k ? &g->ru[k - 1] : &g->gw[0];
+
+                        sb_proc_kill9(p);
+                        kills++;
+                        usleep((useconds_t)(rand() % 400) * 1000);
+                        sb_proc_start(p);
+                }
+                sb_scn_rig_check_alive(g);
+        }
+        printf("published %d batches of %d subjects and %ld rights events; "
+               "%d SIGKILLs (gateway %d, %s %d, %s %d)\n",
+               SB_SCN_BATCHES, SB_SCN_SUBJECTS, s->rights, kills,
+               g->gw[0].kills, s->reusers[0], g->ru[0].kills, s->reusers[1],
+               g->ru[1].kills);
+}
+
+void sb_scn_converge(const sb_scn_t *s, sb_scn_rig_t *g, int seconds)
+{
+        int r;
+
+        if (!sb_scn_wait_stores(s, g->key, g->db, seconds,
+                                (void (*)(void *))sb_scn_rig_check_alive, g)) {
+                sb_scn_rig_stop(g);
+                sb_scn_rig_tail(g);
+                SB_TEST_FAIL("the reuser stores never matched the model");
+        }
+        sb_scn_rig_stop(g);
+        for (r = 0; r < SB_SCN_REUSERS; r++)
+                printf("%s store: %zu rows, exactly the model's; restricted "
+                       "persons marked\n",
+                       s->reusers[r], json_object_size(s->rows[r]));
+}

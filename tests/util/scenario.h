@@ -123,6 +123,23 @@ void sb_scn_rig_mock(sb_scn_rig_t *g, const sb_scn_t *s, sb_mockenv_t *env,
 /* Removes the directory the mock rig made. */
 void sb_scn_rig_mock_release(sb_scn_rig_t *g);
 
+/* Starts the first gateway and both reuser agents. */
+void sb_scn_rig_start(sb_scn_rig_t *g);
+
+/*
+ * Publishes every batch, SIGKILLing the first gateway or an agent at
+ * random points (rand(): seed it) and restarting it, until at least
+ * `min_kills` kills; prints the counts.
+ */
+void sb_scn_run_with_kills(sb_scn_t *s, sb_scn_rig_t *g, int min_kills);
+
+/*
+ * Lets the agents catch up for up to `seconds`, fails the test (with the
+ * agents' logs) unless both stores then match the model, and stops the
+ * agents.
+ */
+void sb_scn_converge(const sb_scn_t *s, sb_scn_rig_t *g, int seconds);
+
 /* Fails the test if an agent that should run has ended by itself. */
 void sb_scn_rig_check_alive(sb_scn_rig_t *g);
 /* Stops every process still running (SIGTERM). */
