@@ -630,18 +630,6 @@ static sb_err_t sb_rights_on_alert(const rd_kafka_message_t *m, void *opaque,
         return SB_OK;
 }
 
-/* Each alert's delivery report lands in its slot. */
-static void sb_rights_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                            void *opaque)
-{
-        rd_kafka_resp_err_t *status = m->_private;
-
-        (void)rk;
-        (void)opaque;
-        if (status)
-                *status = m->err;
-}
-
 static sb_err_t sb_rights_producer(sb_rights_t *r, char *errstr,
                                    size_t errstr_size)
 {
@@ -663,7 +651,7 @@ static sb_err_t sb_rights_producer(sb_rights_t *r, char *errstr,
                 rd_kafka_conf_destroy(conf);
                 return SB_ERR_CONFIG;
         }
-        rd_kafka_conf_set_dr_msg_cb(conf, sb_rights_dr_cb);
+        rd_kafka_conf_set_dr_msg_cb(conf, sb_kafka_dr_to_slot);
         r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
         if (!r->producer) {
                 rd_kafka_conf_destroy(conf);

@@ -282,3 +282,12 @@ int sb_kafka_flush(rd_kafka_t *rk, int timeout_ms)
         rd_kafka_flush(rk, timeout_ms);
         return rd_kafka_outq_len(rk);
 }
+
+void sb_kafka_dr_to_slot(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                         void *opaque)
+{
+        (void)rk;
+        (void)opaque;
+        if (m->_private)
+                *(rd_kafka_resp_err_t *)m->_private = m->err;
+}

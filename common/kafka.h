@@ -47,6 +47,14 @@ rd_kafka_conf_t *sb_kafka_producer_conf_new(const sb_kafka_cfg_t *kc,
                                             const char *client_id, char *errstr,
                                             size_t errstr_size);
 
+/*
+ * Delivery report callback: when a message was produced with an opaque
+ * (RD_KAFKA_V_OPAQUE) pointing to an rd_kafka_resp_err_t, stores the
+ * message's delivery result there; messages without one are ignored.
+ */
+void sb_kafka_dr_to_slot(rd_kafka_t *rk, const rd_kafka_message_t *m,
+                         void *opaque);
+
 /* rd_kafka_conf_set() that turns failures into sb errors naming the key. */
 sb_err_t sb_kafka_conf_set(rd_kafka_conf_t *conf, const char *name,
                            const char *value, char *errstr, size_t errstr_size);

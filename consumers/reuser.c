@@ -122,18 +122,6 @@ static void sb_ru_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
         }
 }
 
-/* Each receipt's delivery report lands in its slot of the send's array. */
-static void sb_ru_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                        void *opaque)
-{
-        rd_kafka_resp_err_t *status = m->_private;
-
-        (void)rk;
-        (void)opaque;
-        if (status)
-                *status = m->err;
-}
-
 static sb_err_t sb_ru_producer_new(sb_reuser_t *ru, char *errstr,
                                    size_t errstr_size)
 {
@@ -154,7 +142,7 @@ static sb_err_t sb_ru_producer_new(sb_reuser_t *ru, char *errstr,
                 rd_kafka_conf_destroy(conf);
                 return SB_ERR_KAFKA;
         }
-        rd_kafka_conf_set_dr_msg_cb(conf, sb_ru_dr_cb);
+        rd_kafka_conf_set_dr_msg_cb(conf, sb_kafka_dr_to_slot);
         ru->producer =
             rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerrstr, sizeof(kerrstr));
         if (!ru->producer) {

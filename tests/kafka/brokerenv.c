@@ -165,16 +165,6 @@ static void sb_probe_log_cb(const rd_kafka_t *rk, int level, const char *fac,
         (void)buf;
 }
 
-/* The message's opaque, when set, receives the delivery result. */
-static void sb_dr_msg_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
-                         void *opaque)
-{
-        (void)rk;
-        (void)opaque;
-        if (m->_private)
-                *(rd_kafka_resp_err_t *)m->_private = m->err;
-}
-
 static rd_kafka_t *sb_client_new(const sb_kafka_cfg_t *kc,
                                  const char *client_id, sb_probe_t *p)
 {
@@ -185,7 +175,7 @@ static rd_kafka_t *sb_client_new(const sb_kafka_cfg_t *kc,
         conf = sb_kafka_conf_new(kc, client_id, errstr, sizeof(errstr));
         SB_CHECK(conf, "client configuration: %s", errstr);
         rd_kafka_conf_set_log_cb(conf, sb_probe_log_cb);
-        rd_kafka_conf_set_dr_msg_cb(conf, sb_dr_msg_cb);
+        rd_kafka_conf_set_dr_msg_cb(conf, sb_kafka_dr_to_slot);
         if (p) {
                 rd_kafka_conf_set_error_cb(conf, sb_probe_error_cb);
                 rd_kafka_conf_set_opaque(conf, p);
