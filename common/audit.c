@@ -989,3 +989,10 @@ sb_err_t sb_audit_verify_finish(sb_audit_verify_t *v, sb_audit_report_t *rep,
 nomem:
         return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
 }
+
+sb_pseudonymiser_t *sb_audit_pseudonymiser_new(const sb_key_t *master,
+                                               const char *dataset)
+{
+        return sb_pseudonymiser_new(master, SB_AUDIT_PSEUDONYM_CONTEXT,
+                                    dataset);
+}

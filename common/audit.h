@@ -44,6 +44,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "crypto.h"
 #include "err.h"
 #include "sign.h"
 
@@ -59,6 +60,19 @@
  */
 sb_err_t sb_audit_entry_hash(const json_t *entry,
                              char out[SB_AUDIT_HASH_HEXLEN + 1]);
+
+/*
+ * The audit pseudonym of a subject (DESIGN.md §9): entries never hold a
+ * raw subject id, only its pseudonym under the gateway's master key for
+ * the reserved reuser name "_audit" (reuser names start with a lower-case
+ * letter, so no reuser shares it) and the dataset. Whoever holds the
+ * master key (`sharebus transparency subject`) can find a person's entries;
+ * no reuser can join them with its own pseudonyms. Free with
+ * sb_pseudonymiser_destroy(); NULL when out of memory.
+ */
+#define SB_AUDIT_PSEUDONYM_CONTEXT "_audit"
+sb_pseudonymiser_t *sb_audit_pseudonymiser_new(const sb_key_t *master,
+                                               const char *dataset);
 
 /*
  * Writer
