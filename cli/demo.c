@@ -46,9 +46,40 @@ static int sb_demo_cfg(sb_demo_t *d, const sb_config_field_t *table,
         return err ? -1 : 0;
 }
 
+/*
+ * A fresh signing key pair: the secret in <workdir>/<name>.key, the public
+ * key in <workdir>/<pubdir>/<name>.pub (the directory a verifier reads).
+ */
+static int sb_demo_keypair(sb_demo_t *d, const char *name, const char *pubdir)
+{
+        char sk[700], pk[1400], dir[700], *slash;
+        sb_signkey_t *key;
+        int err;
+
+        snprintf(sk, sizeof(sk), "%s/%s.key", d->workdir, name);
+        snprintf(dir, sizeof(dir), "%s/%s", d->workdir, pubdir);
+        snprintf(pk, sizeof(pk), "%s/%s.pub", dir, name);
+        for (slash = dir + strlen(d->workdir) + 1; (slash = strchr(slash, '/'));
+             *slash++ = '/') {
+                *slash = '\0';
+                mkdir(dir, 0700);
+        }
+        mkdir(dir, 0700);
+        unlink(sk);
+        unlink(pk);
+        if (!(key = sb_signkey_generate())) {
+                snprintf(d->errstr, sizeof(d->errstr), "demo: out of memory");
+                return -1;
+        }
+        err = sb_signkey_save(key, sk, pk, d->errstr, sizeof(d->errstr));
+        sb_signkey_destroy(key);
+        return err ? -1 : 0;
+}
+
 static int sb_demo_setup(sb_demo_t *d)
 {
         const sb_demo_opts_t *o = d->o;
+        char hk[700], gk[700], hkd[700], gkd[700];
         size_t i;
 
         if (o->workdir) {
@@ -90,17 +121,29 @@ static int sb_demo_setup(sb_demo_t *d)
                                      sizeof(d->errstr)))
                         return -1;
 
+        /* Signatures (DESIGN §9): the holder signs its records, the gateway
+         * verifies them and signs the reuser streams, reusers verify. */
+        snprintf(hk, sizeof(hk), "%s/holder.key", d->workdir);
+        snprintf(gk, sizeof(gk), "%s/gateway.key", d->workdir);
+        snprintf(hkd, sizeof(hkd), "%s/holder-keys", d->workdir);
+        snprintf(gkd, sizeof(gkd), "%s/gateway-keys", d->workdir);
+        if (sb_demo_keypair(d, "holder", "holder-keys/beneficiaries") ||
+            sb_demo_keypair(d, "gateway", "gateway-keys"))
+                return -1;
         if (sb_demo_cfg(d, sb_holder_cfg_table, &d->holder_cfg,
-                        json_pack("{s:o, s:s, s:s}", "kafka",
+                        json_pack("{s:o, s:s, s:s, s:s}", "kafka",
                                   sb_mockenv_kafka_json(d->env), "schemas_dir",
-                                  o->schemas_dir, "client_id", "demo-holder"),
+                                  o->schemas_dir, "client_id", "demo-holder",
+                                  "signing_key_file", hk),
                         "demo holder config") ||
             sb_demo_cfg(d, sb_gateway_cfg_table, &d->gw_cfg,
-                        json_pack("{s:o, s:[s], s:s, s:s, s:s}", "kafka",
-                                  sb_mockenv_kafka_json(d->env), "datasets",
-                                  "beneficiaries", "schemas_dir",
+                        json_pack("{s:o, s:[s], s:s, s:s, s:s, s:s, s:s}",
+                                  "kafka", sb_mockenv_kafka_json(d->env),
+                                  "datasets", "beneficiaries", "schemas_dir",
                                   o->schemas_dir, "grants_dir", o->grants_dir,
-                                  "pseudonym_key_file", "(in memory)"),
+                                  "pseudonym_key_file", "(in memory)",
+                                  "holder_keys_dir", hkd, "signing_key_file",
+                                  gk),
                         "demo gateway config"))
                 return -1;
         d->ru_cfg = calloc(d->grant_cnt ? d->grant_cnt : 1, sizeof(*d->ru_cfg));
@@ -137,13 +180,14 @@ static int sb_demo_setup(sb_demo_t *d)
                         return -1;
                 if (sb_demo_cfg(
                         d, sb_reuser_cfg_table, &d->ru_cfg[i],
-                        json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
+                        json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
                                   "kafka", sb_mockenv_kafka_json(d->env),
                                   "reuser", d->grants[i]->reuser, "dataset",
                                   d->grants[i]->dataset, "grant_file",
                                   d->grants[i]->origin, "schemas_dir",
                                   o->schemas_dir, "database", db,
-                                  "signing_key_file", sk),
+                                  "signing_key_file", sk, "gateway_keys_dir",
+                                  gkd),
                         "demo reuser config"))
                         return -1;
         }
@@ -244,10 +288,13 @@ static int sb_demo_main(sb_demo_t *d)
         if (sb_demo_flow(d))
                 return 2;
         fprintf(out,
-                "2. gateway delivered %zu projected records in %zu "
-                "transaction(s)\n",
+                "2. gateway verified the holder's signatures (%zu failed) and "
+                "delivered %zu projected records in %zu transaction(s), "
+                "signed in %zu batch(es)\n",
+                sb_gateway_stats(d->gw)->unverified,
                 sb_gateway_stats(d->gw)->delivered,
-                sb_gateway_stats(d->gw)->transactions);
+                sb_gateway_stats(d->gw)->transactions,
+                sb_gateway_stats(d->gw)->signed_batches);
         fprintf(out, "3. reusers stored their streams:\n");
         for (i = 0; i < d->grant_cnt; i++) {
                 const sb_grant_t *g = d->grants[i];

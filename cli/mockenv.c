@@ -58,7 +58,8 @@ sb_err_t sb_mockenv_dataset(sb_mockenv_t *env, const char *dataset,
         if (sb_mockenv_topic(env, in, partitions, errstr, errstr_size) ||
             sb_mockenv_topic(env, state, partitions, errstr, errstr_size) ||
             sb_mockenv_topic(env, "_sb.audit", 1, errstr, errstr_size) ||
-            sb_mockenv_topic(env, "_sb.quarantine", 1, errstr, errstr_size))
+            sb_mockenv_topic(env, "_sb.quarantine", 1, errstr, errstr_size) ||
+            sb_mockenv_topic(env, "_sb.alerts", 1, errstr, errstr_size))
                 return SB_ERR_KAFKA;
         return SB_OK;
 }

@@ -24,7 +24,7 @@ sb_err_t sb_mockenv_topic(sb_mockenv_t *env, const char *topic, int partitions,
 /*
  * The topics a gateway serving `dataset` needs: sb.in.<dataset> and its
  * state changelog _sb.state.<dataset> (same partition count), and the
- * shared _sb.audit and _sb.quarantine.
+ * shared _sb.audit, _sb.quarantine and _sb.alerts.
  */
 sb_err_t sb_mockenv_dataset(sb_mockenv_t *env, const char *dataset,
                             int partitions, char *errstr, size_t errstr_size);

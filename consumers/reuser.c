@@ -10,6 +10,7 @@
 #include "envelope.h"
 #include "grant.h"
 #include "log.h"
+#include "seal.h"
 #include "schema.h"
 #include "sign.h"
 #include "store.h"
@@ -55,6 +56,12 @@ const sb_config_field_t sb_reuser_cfg_table[] = {
       "passed (it also purges when it starts, before consuming). Each purge "
       "is one SQL transaction, logged and recorded in the store's sb_purges "
       "table; sharebus reuser purge runs one on demand"),
+    F(gateway_keys_dir, SB_CFG_STRING, 0, NULL, 0, 0,
+      "Directory of the gateway's Ed25519 public keys (*.pub): every "
+      "message of the stream must carry a batch signature by one of them, "
+      "or it is refused (recorded in the store's rejects, logged as an "
+      "alert) and nothing of it is applied. Unset: not verified (warned "
+      "at start)"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -69,6 +76,8 @@ struct sb_reuser_s {
         sb_buf_t buf; /* the receipt being encoded */
         sb_store_t *store;
         sb_signkey_t *signkey;
+        sb_keyring_t *gateway_keys; /* NULL: the stream is not verified */
+        sb_seal_verifier_t *verifier;
         rd_kafka_t *consumer;
         rd_kafka_t *producer; /* receipts */
         char receipts_topic[256];
@@ -238,6 +247,21 @@ sb_reuser_t *sb_reuser_new(const sb_reuser_cfg_t *cfg, char *errstr,
         }
         if (!ru->signkey)
                 goto fail;
+        if (cfg->gateway_keys_dir) {
+                if (!(ru->gateway_keys = sb_keyring_new()) ||
+                    !(ru->verifier = sb_seal_verifier_new(ru->gateway_keys))) {
+                        sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                  "out of memory");
+                        goto fail;
+                }
+                if (sb_keyring_load_dir(ru->gateway_keys, cfg->gateway_keys_dir,
+                                        errstr, errstr_size))
+                        goto fail;
+        } else {
+                sb_log(SB_LOG_WARN, "REUSER",
+                       "no gateway_keys_dir: the stream's signatures are not "
+                       "verified");
+        }
         snprintf(ru->receipts_topic, sizeof(ru->receipts_topic), "%s",
                  cfg->receipts_topic ? cfg->receipts_topic : "");
         if (!*ru->receipts_topic)
@@ -542,6 +566,18 @@ static sb_err_t sb_ru_apply(sb_reuser_t *ru, const rd_kafka_message_t *m,
         sb_envelope_t env;
         sb_err_t err;
 
+        /* Before anything else: what the gateway did not sign is not
+         * applied, a tombstone or a rights notice no more than a record. */
+        if (ru->verifier &&
+            sb_seal_verify_message(ru->verifier, m, reason, sizeof(reason))) {
+                ru->stats.unverified++;
+                sb_log(SB_LOG_ERR, "REUSER",
+                       "ALERT signature.invalid: '%s' partition %" PRId32
+                       " offset %" PRId64 " is not applied: signature: %s",
+                       rd_kafka_topic_name(m->rkt), m->partition, m->offset,
+                       reason);
+                return sb_ru_reject(ru, m, reason, errstr, errstr_size);
+        }
         if (!m->payload) { /* tombstone: the record was withdrawn */
                 if (sb_ru_split_key(m, ps, sizeof(ps), rid, sizeof(rid)))
                         return sb_ru_reject(ru, m,
@@ -1023,6 +1059,8 @@ void sb_reuser_destroy(sb_reuser_t *ru)
                 sb_store_rollback(ru->store);
         sb_store_close(ru->store);
         sb_signkey_destroy(ru->signkey);
+        sb_seal_verifier_destroy(ru->verifier);
+        sb_keyring_destroy(ru->gateway_keys);
         sb_buf_release(&ru->buf);
         if (ru->value_ok)
                 avro_value_decref(&ru->value);

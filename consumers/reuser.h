@@ -54,6 +54,7 @@ typedef struct sb_reuser_cfg_s {
         char *group_id;
         long long batch_records;
         long long purge_interval_ms;
+        char *gateway_keys_dir;
 } sb_reuser_cfg_t;
 
 extern const sb_config_field_t sb_reuser_cfg_table[];
@@ -76,6 +77,7 @@ typedef struct sb_reuser_stats_s {
         size_t receipts_sent;       /* receipts the broker acknowledged */
         size_t receipts_failed;     /* deliveries failed (retried later) */
         size_t rejected;            /* messages refused */
+        size_t unverified;          /* of which: gateway signature failed */
         size_t batches;             /* SQL transactions committed */
         size_t purged_retention;    /* rows purged: past retention_days */
         size_t purged_validity;     /* rows purged: valid_until passed */

@@ -10,6 +10,8 @@
 #include "grantfeed.h"
 #include "log.h"
 #include "schema.h"
+#include "seal.h"
+#include "sign.h"
 #include "state.h"
 
 #define F(name, type, req, def, lo, hi, desc)                                  \
@@ -52,6 +54,16 @@ const sb_config_field_t sb_gateway_cfg_table[] = {
       "Longest wait for the subject state of newly assigned partitions to "
       "be read back from _sb.state.<dataset>; past it the gateway stops "
       "rather than process without state"),
+    F(holder_keys_dir, SB_CFG_STRING, 0, NULL, 0, 0,
+      "Directory of the holders' Ed25519 public keys, one subdirectory per "
+      "dataset (<dir>/<dataset>/*.pub): every input message must carry a "
+      "batch signature by one of its dataset's keys, or it is quarantined "
+      "with an alert (R3.4-*). Unset: inputs are not verified (warned at "
+      "start)"),
+    F(signing_key_file, SB_CFG_STRING, 0, NULL, 0, 0,
+      "Ed25519 secret key file (mode 0600) that signs every message of the "
+      "reuser streams, by batches; reuser agents verify with its public "
+      "key. Unset: streams go unsigned (warned at start)"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -76,6 +88,8 @@ typedef struct sb_gw_dataset_s {
         sb_gw_grant_t **grants;
         size_t grant_cnt;
         sb_state_t *state;
+        sb_keyring_t *holder_keys; /* NULL: inputs not verified */
+        sb_seal_verifier_t *verifier;
 } sb_gw_dataset_t;
 
 struct sb_gateway_s {
@@ -90,6 +104,8 @@ struct sb_gateway_s {
         sb_gw_dataset_t *datasets;
         size_t dataset_cnt;
         sb_key_t *key;
+        sb_signkey_t *signkey; /* signs the reuser streams, or NULL */
+        sb_sealer_t *sealer;
         rd_kafka_t *consumer;
         rd_kafka_t *producer;
         rd_kafka_t *restorer; /* reads _sb.state.<dataset> back */
@@ -680,6 +696,56 @@ static sb_err_t sb_gw_check_topics(sb_gateway_t *gw, char *errstr,
         return SB_OK;
 }
 
+/*
+ * Signatures (DESIGN.md §9): the holders' public keys of each dataset, and
+ * the key that signs the reuser streams. Either may be left out, for
+ * development only: the gateway says so at start.
+ */
+static sb_err_t sb_gw_load_signing(sb_gateway_t *gw, char *errstr,
+                                   size_t errstr_size)
+{
+        const sb_gateway_cfg_t *cfg = gw->cfg;
+        char dir[4096];
+        size_t i;
+
+        for (i = 0; cfg->holder_keys_dir && i < gw->dataset_cnt; i++) {
+                sb_gw_dataset_t *d = &gw->datasets[i];
+
+                snprintf(dir, sizeof(dir), "%s/%s", cfg->holder_keys_dir,
+                         d->name);
+                if (!(d->holder_keys = sb_keyring_new()))
+                        return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                         "out of memory");
+                if (sb_keyring_load_dir(d->holder_keys, dir, errstr,
+                                        errstr_size))
+                        return SB_ERR_CONFIG;
+                if (!(d->verifier = sb_seal_verifier_new(d->holder_keys)))
+                        return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                         "out of memory");
+                sb_log(SB_LOG_INFO, "GATEWAY",
+                       "dataset '%s': %zu holder key(s) from '%s'", d->name,
+                       sb_keyring_cnt(d->holder_keys), dir);
+        }
+        if (!cfg->holder_keys_dir)
+                sb_log(SB_LOG_WARN, "GATEWAY",
+                       "no holder_keys_dir: input signatures are not "
+                       "verified");
+        if (!cfg->signing_key_file) {
+                sb_log(SB_LOG_WARN, "GATEWAY",
+                       "no signing_key_file: reuser streams go unsigned");
+                return SB_OK;
+        }
+        if (sb_signkey_load(cfg->signing_key_file, &gw->signkey, errstr,
+                            errstr_size))
+                return SB_ERR_CRYPTO;
+        if (!(gw->sealer = sb_sealer_new(gw->signkey)))
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        sb_log(SB_LOG_INFO, "GATEWAY", "signing reuser streams with key id %s",
+               sb_signkey_id(gw->signkey));
+        return SB_OK;
+}
+
 sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
                              char *errstr, size_t errstr_size)
 {
@@ -718,6 +784,7 @@ sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
                 goto fail;
         }
         if (sb_gw_load(gw, errstr, errstr_size) ||
+            sb_gw_load_signing(gw, errstr, errstr_size) ||
             sb_gw_restorer_new(gw, errstr, errstr_size) ||
             sb_gw_check_topics(gw, errstr, errstr_size) ||
             sb_gw_producer_new(gw, errstr, errstr_size))
@@ -826,6 +893,8 @@ static void sb_gw_abort(sb_gateway_t *gw, int rewind)
 
         if (!gw->in_txn)
                 return;
+        if (gw->sealer)
+                sb_sealer_discard(gw->sealer);
         kerr = rd_kafka_abort_transaction(gw->producer, -1);
         if (kerr) {
                 sb_log(SB_LOG_ERR, "GATEWAY", "abort failed: %s",
@@ -856,6 +925,8 @@ static sb_err_t sb_gw_resync(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         sb_log(SB_LOG_WARN, "GATEWAY",
                "commit outcome unknown: re-initialising the producer and "
                "reading offsets and state back");
+        if (gw->sealer)
+                sb_sealer_discard(gw->sealer);
         rd_kafka_destroy(gw->producer);
         gw->producer = NULL;
         gw->in_txn = 0;
@@ -875,18 +946,21 @@ static sb_err_t sb_gw_resync(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         return err;
 }
 
-static void sb_gw_produce(sb_gateway_t *gw, const char *topic,
-                          int32_t partition, const void *key, size_t keylen,
-                          const void *value, size_t len,
-                          rd_kafka_headers_t *hdrs)
+/* Sends one message in the open transaction; takes `hdrs`. */
+static sb_err_t sb_gw_send(void *opaque, const char *topic, int32_t partition,
+                           const void *key, size_t keylen, const void *value,
+                           size_t len, rd_kafka_headers_t *hdrs,
+                           void *msg_opaque)
 {
+        sb_gateway_t *gw = opaque;
         rd_kafka_resp_err_t err;
 
+        (void)msg_opaque;
         for (;;) {
                 err =
                     rd_kafka_producev(gw->producer, RD_KAFKA_V_TOPIC(topic),
                                       RD_KAFKA_V_PARTITION(partition),
-                                      RD_KAFKA_V_KEY(key, keylen),
+                                      RD_KAFKA_V_KEY((void *)key, keylen),
                                       RD_KAFKA_V_VALUE((void *)value, len),
                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                       RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
@@ -894,14 +968,53 @@ static void sb_gw_produce(sb_gateway_t *gw, const char *topic,
                         break;
                 rd_kafka_poll(gw->producer, 50);
         }
-        if (err) {
-                if (hdrs)
-                        rd_kafka_headers_destroy(hdrs);
-                if (!gw->txn_failed++)
-                        snprintf(gw->txn_err, sizeof(gw->txn_err),
-                                 "produce to '%s' failed: %s", topic,
-                                 rd_kafka_err2str(err));
+        if (!err)
+                return SB_OK;
+        if (hdrs)
+                rd_kafka_headers_destroy(hdrs);
+        if (!gw->txn_failed++)
+                snprintf(gw->txn_err, sizeof(gw->txn_err),
+                         "produce to '%s' failed: %s", topic,
+                         rd_kafka_err2str(err));
+        return SB_ERR_KAFKA;
+}
+
+/* Signs and sends the stream messages waiting for their batch signature. */
+static void sb_gw_seal(sb_gateway_t *gw)
+{
+        sb_err_t err;
+
+        if (!gw->sealer || !sb_sealer_pending(gw->sealer))
+                return;
+        err = sb_sealer_flush(gw->sealer, sb_gw_send, gw);
+        if (err == SB_OK)
+                gw->stats.signed_batches++;
+        else if (err != SB_ERR_KAFKA && !gw->txn_failed++)
+                snprintf(gw->txn_err, sizeof(gw->txn_err),
+                         "cannot sign a batch of the reuser streams");
+}
+
+/*
+ * Produces in the open transaction. Messages of the reuser streams
+ * (sb.*) wait for their batch signature when the gateway signs; the
+ * platform's own topics (_sb.*) are not signed.
+ */
+static void sb_gw_produce(sb_gateway_t *gw, const char *topic,
+                          int32_t partition, const void *key, size_t keylen,
+                          const void *value, size_t len,
+                          rd_kafka_headers_t *hdrs)
+{
+        if (!gw->sealer || strncmp(topic, "sb.", 3)) {
+                sb_gw_send(gw, topic, partition, key, keylen, value, len, hdrs,
+                           NULL);
+                return;
         }
+        if (sb_sealer_full(gw->sealer))
+                sb_gw_seal(gw);
+        if (sb_sealer_add(gw->sealer, topic, partition, key, keylen, value, len,
+                          hdrs, NULL) &&
+            !gw->txn_failed++)
+                snprintf(gw->txn_err, sizeof(gw->txn_err), "out of memory");
 }
 
 typedef struct sb_gw_state_out_s {
@@ -935,6 +1048,7 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
 
         if (!gw->in_txn)
                 return SB_OK;
+        sb_gw_seal(gw);
         for (i = 0; i < gw->dataset_cnt && !gw->txn_failed; i++) {
                 sb_gw_state_out_t o = {gw, &gw->datasets[i]};
 
@@ -1021,6 +1135,38 @@ static void sb_gw_quarantine(sb_gateway_t *gw, const rd_kafka_message_t *m,
         sb_gw_produce(gw, SB_QUARANTINE_TOPIC, RD_KAFKA_PARTITION_UA, m->key,
                       m->key_len, m->payload, m->len, hdrs);
         gw->stats.quarantined++;
+}
+
+/*
+ * A message its dataset's holder keys do not verify: quarantined, and an
+ * alert for the platform team, keyed by where it came from. Neither holds
+ * the message's content.
+ */
+static void sb_gw_unverified(sb_gateway_t *gw, const rd_kafka_message_t *m,
+                             const char *why)
+{
+        char reason[600], key[400];
+        json_t *a;
+        char *v;
+
+        snprintf(reason, sizeof(reason), "signature: %s", why);
+        sb_gw_quarantine(gw, m, reason);
+        gw->stats.unverified++;
+        snprintf(key, sizeof(key), "%s/%" PRId32 "/%" PRId64,
+                 rd_kafka_topic_name(m->rkt), m->partition, m->offset);
+        a = json_pack("{s:s, s:s, s:s, s:i, s:I, s:s, s:I}", "alert",
+                      "signature.invalid", "author", gw->source, "topic",
+                      rd_kafka_topic_name(m->rkt), "partition",
+                      (int)m->partition, "offset", (json_int_t)m->offset,
+                      "reason", why, "at", (json_int_t)sb_now_ms());
+        v = a ? json_dumps(a, JSON_COMPACT) : NULL;
+        if (v)
+                sb_gw_send(gw, SB_ALERTS_TOPIC, RD_KAFKA_PARTITION_UA, key,
+                           strlen(key), v, strlen(v), NULL, NULL);
+        else if (!gw->txn_failed++)
+                snprintf(gw->txn_err, sizeof(gw->txn_err), "out of memory");
+        free(v);
+        json_decref(a);
 }
 
 /* The string field `name` of record `v`, or NULL. */
@@ -1505,6 +1651,12 @@ static void sb_gw_process(sb_gateway_t *gw, const rd_kafka_message_t *m)
                 sb_gw_quarantine(gw, m, "not a topic of this gateway");
                 return;
         }
+        /* Before anything else: what its holder did not sign is not read. */
+        if (d->verifier &&
+            sb_seal_verify_message(d->verifier, m, reason, sizeof(reason))) {
+                sb_gw_unverified(gw, m, reason);
+                return;
+        }
         if (sb_envelope_parse(m, &env, reason, sizeof(reason))) {
                 sb_gw_quarantine(gw, m, reason);
                 return;
@@ -1652,6 +1804,8 @@ void sb_gateway_destroy(sb_gateway_t *gw)
                 if (d->in.iface)
                         avro_value_decref(&d->in);
                 sb_state_destroy(d->state);
+                sb_seal_verifier_destroy(d->verifier);
+                sb_keyring_destroy(d->holder_keys);
                 free(d->name);
                 free(d->topic);
                 free(d->state_topic);
@@ -1663,6 +1817,8 @@ void sb_gateway_destroy(sb_gateway_t *gw)
                 avro_value_decref(&gw->rights_value);
         sb_catalog_destroy(gw->cat);
         sb_key_destroy(gw->key);
+        sb_sealer_destroy(gw->sealer);
+        sb_signkey_destroy(gw->signkey);
         sb_buf_release(&gw->buf);
         free(gw);
 }

@@ -39,12 +39,15 @@ typedef struct sb_gateway_cfg_s {
         long long commit_records;
         long long transaction_timeout_ms;
         long long restore_timeout_ms;
+        char *holder_keys_dir;
+        char *signing_key_file;
 } sb_gateway_cfg_t;
 
 extern const sb_config_field_t sb_gateway_cfg_table[];
 
 #define SB_QUARANTINE_TOPIC "_sb.quarantine"
 #define SB_AUDIT_TOPIC      "_sb.audit"
+#define SB_ALERTS_TOPIC     "_sb.alerts"
 
 typedef struct sb_gateway_stats_s {
         size_t records_in;     /* records consumed */
@@ -59,6 +62,8 @@ typedef struct sb_gateway_stats_s {
         size_t tombstones;     /* record keys withdrawn from reuser streams */
         size_t resyncs;        /* commits of unknown outcome, read back */
         size_t quarantined;    /* messages sent to the quarantine topic */
+        size_t unverified;     /* of which: signature missing or invalid */
+        size_t signed_batches; /* batch signatures put on outputs */
         size_t transactions;   /* committed */
         size_t aborts;         /* aborted and rewound */
         size_t grant_reloads;  /* grant changes applied while running */

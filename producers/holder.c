@@ -8,6 +8,8 @@
 #include "crypto.h"
 #include "log.h"
 #include "schema.h"
+#include "seal.h"
+#include "sign.h"
 
 #define F(name, type, req, def, lo, hi, desc)                                  \
         {                                                                      \
@@ -27,6 +29,10 @@ const sb_config_field_t sb_holder_cfg_table[] = {
       "running holder"),
     F(transaction_timeout_ms, SB_CFG_INT, 0, "60000", 1000, 900000,
       "Longest time one file's transaction may stay open"),
+    F(signing_key_file, SB_CFG_STRING, 0, NULL, 0, 0,
+      "Ed25519 secret key file (sharebus keys generate; mode 0600) that "
+      "signs every message, by batches of up to 1024; the gateway "
+      "quarantines what its holder keys do not verify"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -40,6 +46,8 @@ struct sb_holder_s {
         const sb_schema_t *schema;
         const sb_schema_t *rights;
         rd_kafka_t *rk;
+        sb_signkey_t *signkey; /* NULL: messages go unsigned */
+        sb_sealer_t *sealer;
         sb_buf_t buf;
         avro_value_t value;  /* a dataset record */
         avro_value_t rvalue; /* a rights event */
@@ -109,6 +117,22 @@ sb_holder_t *sb_holder_new(const sb_holder_cfg_t *cfg, const char *dataset,
                           cfg->schemas_dir, SB_RIGHTS_SCHEMA);
                 goto fail;
         }
+        if (cfg->signing_key_file) {
+                if (sb_signkey_load(cfg->signing_key_file, &h->signkey, errstr,
+                                    errstr_size))
+                        goto fail;
+                if (!(h->sealer = sb_sealer_new(h->signkey))) {
+                        sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                  "out of memory");
+                        goto fail;
+                }
+        } else {
+                sb_log(SB_LOG_WARN, "HOLDER",
+                       "no signing_key_file: messages to '%s' are not "
+                       "signed, and a gateway that verifies will "
+                       "quarantine them",
+                       h->topic);
+        }
         if (sb_schema_value_new(h->schema, &h->value, errstr, errstr_size))
                 goto fail;
         h->value_ok = 1;
@@ -173,25 +197,30 @@ void sb_holder_destroy(sb_holder_t *h)
         if (h->rvalue_ok)
                 avro_value_decref(&h->rvalue);
         sb_catalog_destroy(h->cat);
+        sb_sealer_destroy(h->sealer);
+        sb_signkey_destroy(h->signkey);
         sb_buf_release(&h->buf);
         free(h->dataset);
         free(h->topic);
         free(h);
 }
 
-/* Produces the encoded h->buf with `env` headers; the caller polls. */
-static sb_err_t sb_holder_produce(sb_holder_t *h, const char *key,
-                                  const sb_envelope_t *env, char *errstr,
-                                  size_t errstr_size)
+/* Sends one message now; takes `hdrs`. */
+static sb_err_t sb_holder_send(void *opaque, const char *topic,
+                               int32_t partition, const void *key,
+                               size_t keylen, const void *value, size_t len,
+                               rd_kafka_headers_t *hdrs, void *msg_opaque)
 {
-        rd_kafka_headers_t *hdrs = sb_envelope_headers(env);
+        sb_holder_t *h = opaque;
         rd_kafka_resp_err_t err;
 
+        (void)msg_opaque;
         for (;;) {
                 err =
-                    rd_kafka_producev(h->rk, RD_KAFKA_V_TOPIC(h->topic),
-                                      RD_KAFKA_V_KEY(key, strlen(key)),
-                                      RD_KAFKA_V_VALUE(h->buf.data, h->buf.len),
+                    rd_kafka_producev(h->rk, RD_KAFKA_V_TOPIC(topic),
+                                      RD_KAFKA_V_PARTITION(partition),
+                                      RD_KAFKA_V_KEY((void *)key, keylen),
+                                      RD_KAFKA_V_VALUE((void *)value, len),
                                       RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
                                       RD_KAFKA_V_HEADERS(hdrs), RD_KAFKA_V_END);
                 if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL)
@@ -200,11 +229,58 @@ static sb_err_t sb_holder_produce(sb_holder_t *h, const char *key,
         }
         if (err) {
                 rd_kafka_headers_destroy(hdrs);
-                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                 "holder: produce to '%s' failed: %s", h->topic,
-                                 rd_kafka_err2str(err));
+                snprintf(h->dr_err, sizeof(h->dr_err),
+                         "produce to '%s' failed: %s", topic,
+                         rd_kafka_err2str(err));
+                return SB_ERR_KAFKA;
         }
         rd_kafka_poll(h->rk, 0);
+        return SB_OK;
+}
+
+/* Signs and sends the messages waiting for their batch signature. */
+static sb_err_t sb_holder_seal(sb_holder_t *h, char *errstr, size_t errstr_size)
+{
+        sb_err_t err;
+
+        if (!h->sealer || !sb_sealer_pending(h->sealer))
+                return SB_OK;
+        if ((err = sb_sealer_flush(h->sealer, sb_holder_send, h)))
+                return sb_seterr(errstr, errstr_size, err, "holder: %s",
+                                 err == SB_ERR_KAFKA ? h->dr_err
+                                                     : "cannot sign the batch");
+        return SB_OK;
+}
+
+/*
+ * Produces the encoded h->buf with `env` headers; the caller polls. With a
+ * signing key the message waits for its batch's signature (sent when the
+ * batch is full, and before the commit).
+ */
+static sb_err_t sb_holder_produce(sb_holder_t *h, const char *key,
+                                  const sb_envelope_t *env, char *errstr,
+                                  size_t errstr_size)
+{
+        rd_kafka_headers_t *hdrs = sb_envelope_headers(env);
+        sb_err_t err;
+
+        if (!h->sealer) {
+                if (sb_holder_send(h, h->topic, RD_KAFKA_PARTITION_UA, key,
+                                   strlen(key), h->buf.data, h->buf.len, hdrs,
+                                   NULL))
+                        return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                         "holder: %s", h->dr_err);
+                return SB_OK;
+        }
+        if (sb_sealer_full(h->sealer) &&
+            (err = sb_holder_seal(h, errstr, errstr_size))) {
+                rd_kafka_headers_destroy(hdrs);
+                return err;
+        }
+        if (sb_sealer_add(h->sealer, h->topic, RD_KAFKA_PARTITION_UA, key,
+                          strlen(key), h->buf.data, h->buf.len, hdrs, NULL))
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
         return SB_OK;
 }
 
@@ -300,7 +376,11 @@ static sb_err_t sb_holder_end_txn(sb_holder_t *h, int commit, char *errstr,
 {
         rd_kafka_error_t *kerr;
 
-        if (commit) {
+        if (commit && sb_holder_seal(h, errstr, errstr_size))
+                commit = -1; /* not committed: abort, and say so */
+        if (h->sealer)
+                sb_sealer_discard(h->sealer);
+        if (commit == 1) {
                 kerr = rd_kafka_commit_transaction(h->rk, -1);
                 if (!kerr && h->dr_failed == 0)
                         return SB_OK;

@@ -7,7 +7,9 @@
  * transaction) unless the caller asks to skip invalid lines, which then go
  * to a rejects file with their reasons (R3.5-06, R3.5-07). Publishes the
  * data subjects' rights events on the same topic, one at a time or a file
- * of them, with the same guarantees (DESIGN.md §6).
+ * of them, with the same guarantees (DESIGN.md §6). With a signing key,
+ * every message carries a batch signature (common/seal.h) the gateway
+ * verifies before anything else (DESIGN.md §9, R3.4-*).
  */
 #ifndef SB_HOLDER_H
 #define SB_HOLDER_H
@@ -26,6 +28,7 @@ typedef struct sb_holder_cfg_s {
         char *schemas_dir;
         char *transactional_id;
         long long transaction_timeout_ms;
+        char *signing_key_file;
 } sb_holder_cfg_t;
 
 extern const sb_config_field_t sb_holder_cfg_table[];
