@@ -312,6 +312,9 @@ typedef struct bench_s {
         char grant_paths[BENCH_NREUSERS][600];
         char dbs[BENCH_NREUSERS][600];
         char signkeys[BENCH_NREUSERS][600];
+        /* batch signatures: holder key, gateway key, and where the
+         * verifiers find their public halves */
+        char holder_key[600], gw_key[600], holder_keys[600], gw_keys[600];
         /* the pool of background records: NDJSON lines and their offsets */
         char *pool;
         size_t pool_len, *pool_off, pool_cnt;
@@ -532,11 +535,46 @@ static int bench_grant(bench_t *b, int r)
         return rc ? bench_fail(b, "cannot write '%s'", b->grant_paths[r]) : 0;
 }
 
-/* Each reuser's receipt signing key (0600, as the agent demands). */
+/* A signing key pair: the secret in `secret`, the public in `public`. */
+static int bench_keypair(bench_t *b, const char *secret, const char *public)
+{
+        sb_signkey_t *k = sb_signkey_generate();
+        sb_err_t err;
+
+        if (!k)
+                return bench_fail(b, "out of memory");
+        err = sb_signkey_save(k, secret, public, b->errstr, sizeof(b->errstr));
+        sb_signkey_destroy(k);
+        return err ? -1 : 0;
+}
+
+/*
+ * Each reuser's receipt signing key (0600, as the agent demands), and the
+ * batch signatures of the pipeline: the holder signs, the gateway verifies
+ * and signs the streams, the agents verify (as in production).
+ */
 static int bench_signkeys(bench_t *b)
 {
-        char pub[700];
+        char pub[1400];
         int r;
+
+        snprintf(b->holder_key, sizeof(b->holder_key), "%s/holder.key", b->dir);
+        snprintf(b->gw_key, sizeof(b->gw_key), "%s/gateway.key", b->dir);
+        snprintf(b->holder_keys, sizeof(b->holder_keys), "%s/holder-keys",
+                 b->dir);
+        snprintf(b->gw_keys, sizeof(b->gw_keys), "%s/gateway-keys", b->dir);
+        snprintf(pub, sizeof(pub), "%s/%s", b->holder_keys, b->dataset);
+        if (mkdir(b->holder_keys, 0700) || mkdir(pub, 0700) ||
+            mkdir(b->gw_keys, 0700))
+                return bench_fail(b, "cannot make the key directories in '%s'",
+                                  b->dir);
+        snprintf(pub, sizeof(pub), "%s/%s/holder.pub", b->holder_keys,
+                 b->dataset);
+        if (bench_keypair(b, b->holder_key, pub))
+                return -1;
+        snprintf(pub, sizeof(pub), "%s/gateway.pub", b->gw_keys);
+        if (bench_keypair(b, b->gw_key, pub))
+                return -1;
 
         for (r = 0; r < BENCH_NREUSERS; r++) {
                 sb_signkey_t *k = sb_signkey_generate();
@@ -1476,26 +1514,29 @@ static int bench_configs(bench_t *b)
         int r;
 
         if (bench_cfg(b, sb_holder_cfg_table, &b->hcfg,
-                      json_pack("{s:O, s:s, s:s}", "kafka", b->kafka_holder,
-                                "schemas_dir", b->schemas_dir, "client_id",
-                                "bench-holder"),
+                      json_pack("{s:O, s:s, s:s, s:s}", "kafka",
+                                b->kafka_holder, "schemas_dir", b->schemas_dir,
+                                "client_id", "bench-holder", "signing_key_file",
+                                b->holder_key),
                       "bench holder config"))
                 return -1;
         b->hcfg_ok = 1;
         snprintf(txid, sizeof(txid), "sb-holder-%s-load", b->dataset);
         if (bench_cfg(b, sb_holder_cfg_table, &b->lcfg,
-                      json_pack("{s:O, s:s, s:s, s:s}", "kafka",
+                      json_pack("{s:O, s:s, s:s, s:s, s:s}", "kafka",
                                 b->kafka_loader, "schemas_dir", b->schemas_dir,
                                 "client_id", "bench-loader", "transactional_id",
-                                txid),
+                                txid, "signing_key_file", b->holder_key),
                       "bench loader config"))
                 return -1;
         b->lcfg_ok = 1;
         snprintf(client, sizeof(client), "bench-gw-%s", b->dataset);
-        gw = json_pack("{s:O, s:[s], s:s, s:s, s:s, s:s}", "kafka", b->kafka_gw,
-                       "datasets", b->dataset, "schemas_dir", b->schemas_dir,
-                       "grants_dir", b->grants_dir, "pseudonym_key_file",
-                       "(in memory)", "client_id", client);
+        gw = json_pack("{s:O, s:[s], s:s, s:s, s:s, s:s, s:s, s:s}", "kafka",
+                       b->kafka_gw, "datasets", b->dataset, "schemas_dir",
+                       b->schemas_dir, "grants_dir", b->grants_dir,
+                       "pseudonym_key_file", "(in memory)", "client_id", client,
+                       "holder_keys_dir", b->holder_keys, "signing_key_file",
+                       b->gw_key);
         if (gw && o->commit_interval_ms)
                 json_object_set_new(gw, "commit_interval_ms",
                                     json_integer(o->commit_interval_ms));
@@ -1513,12 +1554,13 @@ static int bench_configs(bench_t *b)
 
                 snprintf(b->dbs[r], sizeof(b->dbs[r]), "%s/%s.db", b->dir,
                          b->reusers[r]);
-                ru = json_pack("{s:O, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
+                ru = json_pack("{s:O, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
                                "kafka", b->kafka_ru[r], "reuser", b->reusers[r],
                                "dataset", b->dataset, "grant_file",
                                b->grant_paths[r], "schemas_dir", b->schemas_dir,
                                "database", b->dbs[r], "signing_key_file",
-                               b->signkeys[r], "client_id", b->reusers[r]);
+                               b->signkeys[r], "client_id", b->reusers[r],
+                               "gateway_keys_dir", b->gw_keys);
                 if (ru && o->batch_records)
                         json_object_set_new(ru, "batch_records",
                                             json_integer(o->batch_records));

@@ -60,8 +60,8 @@ const sb_config_field_t sb_reuser_cfg_table[] = {
       "Directory of the gateway's Ed25519 public keys (*.pub): every "
       "message of the stream must carry a batch signature by one of them, "
       "or it is refused (recorded in the store's rejects, logged as an "
-      "alert) and nothing of it is applied. Unset: not verified (warned "
-      "at start)"),
+      "alert) and nothing of it is applied. Required unless "
+      "kafka.insecure_dev"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -257,10 +257,18 @@ sb_reuser_t *sb_reuser_new(const sb_reuser_cfg_t *cfg, char *errstr,
                 if (sb_keyring_load_dir(ru->gateway_keys, cfg->gateway_keys_dir,
                                         errstr, errstr_size))
                         goto fail;
+        } else if (!cfg->kafka.insecure_dev) {
+                sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                          "reuser: no gateway_keys_dir: outside "
+                          "kafka.insecure_dev the agent verifies the "
+                          "gateway's signature on everything it applies "
+                          "(ask the platform team for the gateway's public "
+                          "key)");
+                goto fail;
         } else {
                 sb_log(SB_LOG_WARN, "REUSER",
                        "no gateway_keys_dir: the stream's signatures are not "
-                       "verified");
+                       "verified (allowed with insecure_dev only)");
         }
         snprintf(ru->receipts_topic, sizeof(ru->receipts_topic), "%s",
                  cfg->receipts_topic ? cfg->receipts_topic : "");

@@ -58,12 +58,12 @@ const sb_config_field_t sb_gateway_cfg_table[] = {
       "Directory of the holders' Ed25519 public keys, one subdirectory per "
       "dataset (<dir>/<dataset>/*.pub): every input message must carry a "
       "batch signature by one of its dataset's keys, or it is quarantined "
-      "with an alert (R3.4-*). Unset: inputs are not verified (warned at "
-      "start)"),
+      "with an alert (R3.4-*). Required unless kafka.insecure_dev (then "
+      "unset means not verified, warned at start)"),
     F(signing_key_file, SB_CFG_STRING, 0, NULL, 0, 0,
       "Ed25519 secret key file (mode 0600) that signs every message of the "
       "reuser streams, by batches; reuser agents verify with its public "
-      "key. Unset: streams go unsigned (warned at start)"),
+      "key. Required unless kafka.insecure_dev"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -708,6 +708,14 @@ static sb_err_t sb_gw_load_signing(sb_gateway_t *gw, char *errstr,
         char dir[4096];
         size_t i;
 
+        if ((!cfg->holder_keys_dir || !cfg->signing_key_file) &&
+            !cfg->kafka.insecure_dev)
+                return sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                                 "gateway: %s is not set: outside "
+                                 "kafka.insecure_dev the gateway verifies "
+                                 "what it reads and signs what it shares",
+                                 cfg->holder_keys_dir ? "signing_key_file"
+                                                      : "holder_keys_dir");
         for (i = 0; cfg->holder_keys_dir && i < gw->dataset_cnt; i++) {
                 sb_gw_dataset_t *d = &gw->datasets[i];
 
@@ -729,10 +737,11 @@ static sb_err_t sb_gw_load_signing(sb_gateway_t *gw, char *errstr,
         if (!cfg->holder_keys_dir)
                 sb_log(SB_LOG_WARN, "GATEWAY",
                        "no holder_keys_dir: input signatures are not "
-                       "verified");
+                       "verified (allowed with insecure_dev only)");
         if (!cfg->signing_key_file) {
                 sb_log(SB_LOG_WARN, "GATEWAY",
-                       "no signing_key_file: reuser streams go unsigned");
+                       "no signing_key_file: reuser streams go unsigned "
+                       "(allowed with insecure_dev only)");
                 return SB_OK;
         }
         if (sb_signkey_load(cfg->signing_key_file, &gw->signkey, errstr,

@@ -32,7 +32,8 @@ const sb_config_field_t sb_holder_cfg_table[] = {
     F(signing_key_file, SB_CFG_STRING, 0, NULL, 0, 0,
       "Ed25519 secret key file (sharebus keys generate; mode 0600) that "
       "signs every message, by batches of up to 1024; the gateway "
-      "quarantines what its holder keys do not verify"),
+      "quarantines what its holder keys do not verify. Required unless "
+      "kafka.insecure_dev"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -126,11 +127,19 @@ sb_holder_t *sb_holder_new(const sb_holder_cfg_t *cfg, const char *dataset,
                                   "out of memory");
                         goto fail;
                 }
+        } else if (!cfg->kafka.insecure_dev) {
+                sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                          "holder: no signing_key_file: outside "
+                          "kafka.insecure_dev every message must be signed "
+                          "(make a key pair with: sharebus keys generate "
+                          "--out NAME, and give NAME.pub to the platform "
+                          "team)");
+                goto fail;
         } else {
                 sb_log(SB_LOG_WARN, "HOLDER",
                        "no signing_key_file: messages to '%s' are not "
                        "signed, and a gateway that verifies will "
-                       "quarantine them",
+                       "quarantine them (allowed with insecure_dev only)",
                        h->topic);
         }
         if (sb_schema_value_new(h->schema, &h->value, errstr, errstr_size))

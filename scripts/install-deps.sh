@@ -29,10 +29,13 @@ if [ -n "$missing" ]; then
 fi
 
 # The real-broker tests read a reuser stream with an independent peer:
-# confluent-kafka (its own librdkafka) and fastavro, from PyPI.
-if ! python3 -c 'import confluent_kafka, fastavro' 2>/dev/null; then
-        echo "installing: confluent-kafka fastavro (PyPI)"
-        python3 -m pip install --quiet confluent-kafka fastavro 2>/dev/null ||
+# confluent-kafka (its own librdkafka) and fastavro, from PyPI, and checks
+# its signatures with cryptography's Ed25519.
+if ! python3 -c 'import confluent_kafka, fastavro, cryptography' 2>/dev/null
+then
+        echo "installing: confluent-kafka fastavro cryptography (PyPI)"
+        python3 -m pip install --quiet confluent-kafka fastavro \
+                cryptography 2>/dev/null ||
                 python3 -m pip install --quiet --break-system-packages \
-                        confluent-kafka fastavro
+                        confluent-kafka fastavro cryptography
 fi

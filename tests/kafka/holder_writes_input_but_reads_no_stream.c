@@ -15,7 +15,7 @@ int main(void)
         sb_holder_stats_t hs;
         sb_world_t w;
         sb_holder_t *h;
-        char errstr[1024], *text = NULL;
+        char errstr[1024], *text = NULL, sk[600], pk[600];
         rd_kafka_resp_err_t err;
         size_t len = 0;
         long msgs;
@@ -38,13 +38,17 @@ int main(void)
 
         /* It can publish. */
         memset(&cfg, 0, sizeof(cfg));
-        cfg_json = json_pack(
-            "{s:{s:s, s:s, s:s, s:s, s:s}, s:s}", "kafka", "bootstrap_servers",
-            holder_kc.bootstrap_servers, "security_protocol", "ssl",
-            "ssl_ca_location", holder_kc.ssl_ca_location,
-            "ssl_certificate_location", holder_kc.ssl_certificate_location,
-            "ssl_key_location", holder_kc.ssl_key_location, "schemas_dir",
-            SB_SCHEMAS_DIR);
+        snprintf(sk, sizeof(sk), "%s/holder.key", w.dir);
+        snprintf(pk, sizeof(pk), "%s/holder.pub", w.dir);
+        sb_test_keypair(sk, pk);
+        cfg_json =
+            json_pack("{s:{s:s, s:s, s:s, s:s, s:s}, s:s, s:s}", "kafka",
+                      "bootstrap_servers", holder_kc.bootstrap_servers,
+                      "security_protocol", "ssl", "ssl_ca_location",
+                      holder_kc.ssl_ca_location, "ssl_certificate_location",
+                      holder_kc.ssl_certificate_location, "ssl_key_location",
+                      holder_kc.ssl_key_location, "schemas_dir", SB_SCHEMAS_DIR,
+                      "signing_key_file", sk);
         SB_OK_OR_FAIL(sb_config_apply(cfg_json, "test", sb_holder_cfg_table,
                                       &cfg, errstr, sizeof(errstr)),
                       errstr);

@@ -7,12 +7,17 @@ Checks, for every message of the topic: the CloudEvents headers; the Avro
 single-object encoding (C3 01 + the CRC-64-AVRO fingerprint of the output
 schema's Parsing Canonical Form, as fastavro computes it); that the value
 decodes with the grant's output schema to exactly the granted fields plus
-the pseudonym; and that the key is <pseudonym>/<record id>.
+the pseudonym; and that the key is <pseudonym>/<record id>. With the
+gateway's public key file, also that every message carries a valid batch
+signature (header sb_sig, docs/messages.md) by that key, recomputed here
+with hashlib's BLAKE2b and the cryptography package's Ed25519.
 
-usage: peer_check_stream.py BOOTSTRAP CA CERT KEY GROUP TOPIC SCHEMA.json MIN_COUNT
+usage: peer_check_stream.py BOOTSTRAP CA CERT KEY GROUP TOPIC SCHEMA.json MIN_COUNT [GATEWAY.pub]
 """
+import hashlib
 import io
 import json
+import struct
 import sys
 
 import fastavro
@@ -24,11 +29,71 @@ def fail(msg):
     sys.exit(1)
 
 
+def leaf_digest(topic, key, value, headers):
+    h = hashlib.blake2b(digest_size=16)
+    h.update(b"\x00sb-leaf-1")
+
+    def put(b):
+        if b is None:
+            h.update(b"\xff\xff\xff\xff")
+        else:
+            h.update(struct.pack(">I", len(b)) + b)
+
+    put(topic.encode())
+    put(key)
+    put(value)
+    for name, v in headers:
+        if name != "sb_sig":
+            put(name.encode())
+            put(v)
+    return h.digest()
+
+
+def check_signature(pub, key_id, topic, m):
+    """Recomputes the message's path to its batch root and checks the
+    root's Ed25519 signature; returns None, or what is wrong."""
+    sigs = [v for k, v in (m.headers() or []) if k == "sb_sig"]
+    if not sigs:
+        return "no sb_sig header"
+    h = sigs[-1]
+    if len(h) < 81 or h[0] != 1 or (len(h) - 81) % 16:
+        return f"malformed sb_sig ({len(h)} bytes)"
+    if h[1:9] != key_id:
+        return f"signed by key id {h[1:9].hex()}, not {key_id.hex()}"
+    n, i = struct.unpack(">II", h[9:17])
+    signature, path = h[17:81], h[81:]
+    node = leaf_digest(topic, m.key(), m.value(), m.headers() or [])
+    idx, width, used = i, n, 0
+    while width > 1:
+        if (idx ^ 1) < width:
+            sib = path[16 * used:16 * used + 16]
+            used += 1
+            pair = sib + node if idx % 2 else node + sib
+            node = hashlib.blake2b(b"\x01" + pair, digest_size=16).digest()
+        idx //= 2
+        width = (width + 1) // 2
+    if 16 * used != len(path):
+        return "sb_sig path length does not match the batch size"
+    try:
+        pub.verify(signature, b"sb-seal-1" + node + struct.pack(">I", n))
+    except Exception:  # cryptography's InvalidSignature
+        return "signature does not verify"
+    return None
+
+
 def main():
-    if len(sys.argv) != 9:
+    if len(sys.argv) not in (9, 10):
         fail(__doc__)
     bootstrap, ca, cert, key, group, topic, schema_path, min_count = \
-        sys.argv[1:]
+        sys.argv[1:9]
+    pub = key_id = None
+    if len(sys.argv) == 10:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import \
+            Ed25519PublicKey
+        with open(sys.argv[9]) as f:
+            raw = bytes.fromhex(f.read().strip())
+        pub = Ed25519PublicKey.from_public_bytes(raw)
+        key_id = hashlib.blake2b(raw, digest_size=32).digest()[:8]
     with open(schema_path) as f:
         schema_json = json.load(f)
     schema = fastavro.parse_schema(schema_json)
@@ -57,7 +122,7 @@ def main():
     parts = list(md.topics[topic].partitions)
     consumer.assign([TopicPartition(topic, p, 0) for p in parts])
 
-    eof, count, records, notices = set(), 0, 0, 0
+    eof, count, records, notices, signed = set(), 0, 0, 0, 0
     idle = 0
     while len(eof) < len(parts) and idle < 300:
         m = consumer.poll(0.1)
@@ -70,7 +135,13 @@ def main():
                 continue
             fail(f"{topic}: {m.error()}")
         count += 1
-        headers = {k: v.decode() for k, v in (m.headers() or [])}
+        if pub is not None:
+            wrong = check_signature(pub, key_id, topic, m)
+            if wrong:
+                fail(f"offset {m.offset()}: {wrong}")
+            signed += 1
+        headers = {k: v.decode() for k, v in (m.headers() or [])
+                   if k != "sb_sig"}
         for h in ("ce_specversion", "ce_id", "ce_source", "ce_type",
                   "ce_time", "content-type", "sb_schema"):
             if h not in headers:
@@ -104,7 +175,7 @@ def main():
         fail(f"{topic}: {records} records decoded, expected at least {min_count}")
     print(f"peer: {records} records and {notices} notices on {topic} decoded "
           f"by fastavro {fastavro.__version__} (fingerprint {fp_hex}), fields "
-          f"{granted}")
+          f"{granted}; {signed} batch signatures verified")
 
 
 if __name__ == "__main__":

@@ -3,12 +3,16 @@
  * certificates issued by `sharebus admin`, topics and ACLs applied by
  * `sharebus admin`, then holder -> gateway -> two reusers, each with its
  * own least-privilege principal. Each reuser stores exactly the published
- * records, with only its granted fields; an erasure reaches both.
+ * records, with only its granted fields; an erasure reaches both. The
+ * holder signs, the gateway verifies and signs, the reusers verify, and an
+ * independent Python peer checks the stream's signatures too (R3.4-*).
  */
 #include "crypto.h"
 #include "sample.h"
 #include "sign.h"
 #include "world.h"
+
+#include <sys/stat.h>
 
 #define SUBJECTS 40
 
@@ -47,6 +51,7 @@ int main(void)
         sb_key_t *key;
         sb_world_t w;
         char errstr[1024], path[600], subject[16], event_id[37];
+        char hkey[400], gkey[400], hkeys[400], gkeys[400], gpub[500];
         char ps[SB_PSEUDONYM_HEXLEN + 1], *text = NULL;
         size_t len = 0, records, i;
         FILE *mem, *in;
@@ -79,11 +84,28 @@ int main(void)
         /* The input topic is shared by the real-broker tests: this one
          * reads what it published (a fresh gateway group, from offsets
          * committed by nobody) and counts what reaches its reusers. */
+        /* Signatures (R3.4-*): the holder signs, the gateway verifies
+         * with the holder's public key and signs the streams, the reusers
+         * and the Python peer verify with the gateway's. */
+        snprintf(hkey, sizeof(hkey), "%s/holder.key", w.dir);
+        snprintf(gkey, sizeof(gkey), "%s/gateway.key", w.dir);
+        snprintf(hkeys, sizeof(hkeys), "%s/holder-keys", w.dir);
+        snprintf(gkeys, sizeof(gkeys), "%s/gateway-keys", w.dir);
+        snprintf(path, sizeof(path), "%s/beneficiaries", hkeys);
+        SB_CHECK(mkdir(hkeys, 0700) == 0 && mkdir(path, 0700) == 0 &&
+                     mkdir(gkeys, 0700) == 0,
+                 "mkdir key directories");
+        snprintf(path, sizeof(path), "%s/beneficiaries/holder.pub", hkeys);
+        sb_test_keypair(hkey, path);
+        snprintf(gpub, sizeof(gpub), "%s/gateway.pub", gkeys);
+        sb_test_keypair(gkey, gpub);
+
         memset(&hcfg, 0, sizeof(hcfg));
         cfg_apply(sb_holder_cfg_table, &hcfg,
-                  json_pack("{s:o, s:s, s:s}", "kafka", kafka_json(&holder_kc),
-                            "schemas_dir", SB_SCHEMAS_DIR, "client_id",
-                            "t7-holder"));
+                  json_pack("{s:o, s:s, s:s, s:s}", "kafka",
+                            kafka_json(&holder_kc), "schemas_dir",
+                            SB_SCHEMAS_DIR, "client_id", "t7-holder",
+                            "signing_key_file", hkey));
         h = sb_holder_new(&hcfg, "beneficiaries", errstr, sizeof(errstr));
         SB_CHECK(h, "holder over mTLS: %s", errstr);
         mem = open_memstream(&text, &len);
@@ -98,11 +120,13 @@ int main(void)
 
         memset(&gcfg, 0, sizeof(gcfg));
         cfg_apply(sb_gateway_cfg_table, &gcfg,
-                  json_pack("{s:o, s:[s], s:s, s:s, s:s, s:s}", "kafka",
-                            kafka_json(&gw_kc), "datasets", "beneficiaries",
-                            "schemas_dir", SB_SCHEMAS_DIR, "grants_dir",
-                            w.grants_dir, "pseudonym_key_file", "(memory)",
-                            "client_id", "t7-gateway"));
+                  json_pack("{s:o, s:[s], s:s, s:s, s:s, s:s, s:s, s:s}",
+                            "kafka", kafka_json(&gw_kc), "datasets",
+                            "beneficiaries", "schemas_dir", SB_SCHEMAS_DIR,
+                            "grants_dir", w.grants_dir, "pseudonym_key_file",
+                            "(memory)", "client_id", "t7-gateway",
+                            "holder_keys_dir", hkeys, "signing_key_file",
+                            gkey));
         key = sb_key_random();
         gw = sb_gateway_new(&gcfg, key, errstr, sizeof(errstr));
         SB_CHECK(gw, "gateway over mTLS: %s", errstr);
@@ -128,12 +152,13 @@ int main(void)
                          i == 0 ? "stats" : "desk");
                 memset(&rcfg[i], 0, sizeof(rcfg[i]));
                 cfg_apply(sb_reuser_cfg_table, &rcfg[i],
-                          json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s}",
+                          json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
                                     "kafka", kafka_json(&ru_kc[i]), "reuser",
                                     reusers[i], "dataset", "beneficiaries",
                                     "grant_file", path, "schemas_dir",
                                     SB_SCHEMAS_DIR, "database",
-                                    ":memory:", "signing_key_file", sk));
+                                    ":memory:", "signing_key_file", sk,
+                                    "gateway_keys_dir", gkeys));
                 ru[i] = sb_reuser_new(&rcfg[i], errstr, sizeof(errstr));
                 SB_CHECK(ru[i], "reuser over mTLS: %s", errstr);
                 SB_OK_OR_FAIL(
@@ -159,11 +184,11 @@ int main(void)
                 snprintf(cmd, sizeof(cmd),
                          "python3 '%s/tests/kafka/peer_check_stream.py' '%s' "
                          "'%s' '%s' '%s' sb-reuser-t7-stats "
-                         "sb.out.t7-stats.beneficiaries '%s' %zu",
+                         "sb.out.t7-stats.beneficiaries '%s' %zu '%s'",
                          SB_SOURCE_DIR, ru_kc[0].bootstrap_servers,
                          ru_kc[0].ssl_ca_location,
                          ru_kc[0].ssl_certificate_location,
-                         ru_kc[0].ssl_key_location, schema_path, records);
+                         ru_kc[0].ssl_key_location, schema_path, records, gpub);
                 SB_CHECK(system(cmd) == 0,
                          "the Python peer could not read the stream");
         }

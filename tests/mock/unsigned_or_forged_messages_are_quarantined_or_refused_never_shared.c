@@ -31,17 +31,13 @@ static const char *grant =
 static void make_key(sb_testenv_t *te, const char *secret, const char *pubdir,
                      const char *pubname)
 {
-        char sk[600], pk[700], dir[600], errstr[512];
-        sb_signkey_t *k = sb_signkey_generate();
+        char sk[600], pk[700], dir[600];
 
-        SB_CHECK(k, "sb_signkey_generate");
         snprintf(sk, sizeof(sk), "%s/%s", te->dir, secret);
         snprintf(dir, sizeof(dir), "%s/%s", te->dir, pubdir);
         mkdir(dir, 0700);
         snprintf(pk, sizeof(pk), "%s/%s", dir, pubname);
-        SB_OK_OR_FAIL(sb_signkey_save(k, sk, pk, errstr, sizeof(errstr)),
-                      errstr);
-        sb_signkey_destroy(k);
+        sb_test_keypair(sk, pk);
 }
 
 static char *path_of(sb_testenv_t *te, const char *name)

@@ -445,6 +445,7 @@ void sb_scn_rig_configure(sb_scn_rig_t *g, const sb_scn_t *s,
                           json_t *ru_kafka[SB_SCN_REUSERS], int gateways)
 {
         char errstr[1024], path[700], name[128], cfg[700];
+        char holder_keys[600], gw_keys[600], holder_key[600], gw_key[600];
         json_t *j;
         int i, r;
 
@@ -455,18 +456,34 @@ void sb_scn_rig_configure(sb_scn_rig_t *g, const sb_scn_t *s,
         snprintf(g->keyfile, sizeof(g->keyfile), "%s/pseudonym.key", g->dir);
         SB_OK_OR_FAIL(sb_key_save(g->key, g->keyfile, errstr, sizeof(errstr)),
                       errstr);
+        /* Signatures: the holder signs, the gateways verify with its
+         * public key and sign the streams, the agents verify. */
+        snprintf(holder_keys, sizeof(holder_keys), "%s/holder-keys", g->dir);
+        snprintf(gw_keys, sizeof(gw_keys), "%s/gateway-keys", g->dir);
+        snprintf(path, sizeof(path), "%s/%s", holder_keys, s->dataset);
+        SB_CHECK(mkdir(holder_keys, 0700) == 0 && mkdir(path, 0700) == 0 &&
+                     mkdir(gw_keys, 0700) == 0,
+                 "mkdir key directories in %s", g->dir);
+        snprintf(holder_key, sizeof(holder_key), "%s/holder.key", g->dir);
+        snprintf(gw_key, sizeof(gw_key), "%s/gateway.key", g->dir);
+        snprintf(path, sizeof(path), "%s/%s/holder.pub", holder_keys,
+                 s->dataset);
+        sb_test_keypair(holder_key, path);
+        snprintf(path, sizeof(path), "%s/gateway.pub", gw_keys);
+        sb_test_keypair(gw_key, path);
         for (i = 0; i < gateways; i++) {
                 snprintf(name, sizeof(name), "%s-gw-%d", s->dataset, i);
                 snprintf(cfg, sizeof(cfg), "%s/%s.json", g->dir, name);
-                write_json(cfg,
-                           json_pack("{s:O, s:[s], s:s, s:s, s:s, s:s, s:i, "
-                                     "s:i}",
-                                     "kafka", gw_kafka, "datasets", s->dataset,
-                                     "schemas_dir", g->schemas_dir,
-                                     "grants_dir", g->grants_dir,
-                                     "pseudonym_key_file", g->keyfile,
-                                     "client_id", name, "commit_interval_ms",
-                                     50, "transaction_timeout_ms", 10000));
+                write_json(
+                    cfg, json_pack(
+                             "{s:O, s:[s], s:s, s:s, s:s, s:s, s:i, "
+                             "s:i, s:s, s:s}",
+                             "kafka", gw_kafka, "datasets", s->dataset,
+                             "schemas_dir", g->schemas_dir, "grants_dir",
+                             g->grants_dir, "pseudonym_key_file", g->keyfile,
+                             "client_id", name, "commit_interval_ms", 50,
+                             "transaction_timeout_ms", 10000, "holder_keys_dir",
+                             holder_keys, "signing_key_file", gw_key));
                 sb_proc_init(&g->gw[i], name, g->dir, "gateway", NULL, cfg);
         }
         json_decref(gw_kafka);
@@ -488,18 +505,20 @@ void sb_scn_rig_configure(sb_scn_rig_t *g, const sb_scn_t *s,
                          s->reusers[r]);
                 write_json(cfg,
                            json_pack("{s:o, s:s, s:s, s:s, s:s, s:s, s:s, s:s, "
-                                     "s:i}",
+                                     "s:i, s:s}",
                                      "kafka", ru_kafka[r], "reuser",
                                      s->reusers[r], "dataset", s->dataset,
                                      "grant_file", path, "schemas_dir",
                                      g->schemas_dir, "database", g->db[r],
                                      "signing_key_file", signkey, "client_id",
-                                     s->reusers[r], "batch_records", 20));
+                                     s->reusers[r], "batch_records", 20,
+                                     "gateway_keys_dir", gw_keys));
                 sb_proc_init(&g->ru[r], s->reusers[r], g->dir, "reuser", "run",
                              cfg);
         }
-        j = json_pack("{s:o, s:s, s:s}", "kafka", holder_kafka, "schemas_dir",
-                      g->schemas_dir, "client_id", "scenario-holder");
+        j = json_pack("{s:o, s:s, s:s, s:s}", "kafka", holder_kafka,
+                      "schemas_dir", g->schemas_dir, "client_id",
+                      "scenario-holder", "signing_key_file", holder_key);
         SB_OK_OR_FAIL(sb_config_apply(j, "holder", sb_holder_cfg_table,
                                       &g->hcfg, errstr, sizeof(errstr)),
                       errstr);

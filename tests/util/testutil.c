@@ -253,3 +253,14 @@ json_t *sb_test_project_round_trip(const sb_grant_t *g,
         sb_buf_release(&local);
         return got;
 }
+
+void sb_test_keypair(const char *secret, const char *public)
+{
+        sb_signkey_t *k = sb_signkey_generate();
+        char errstr[512];
+
+        SB_CHECK(k, "sb_signkey_generate");
+        SB_OK_OR_FAIL(
+            sb_signkey_save(k, secret, public, errstr, sizeof(errstr)), errstr);
+        sb_signkey_destroy(k);
+}

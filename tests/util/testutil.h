@@ -109,6 +109,12 @@ json_t *sb_test_project_round_trip(const sb_grant_t *g,
                                    const sb_pseudonymiser_t *ps,
                                    const json_t *rec, sb_buf_t *enc);
 
+/*
+ * A new Ed25519 signing key pair (common/sign.h): the secret key in
+ * `secret` (mode 0600), the public key in `public`; both must not exist.
+ */
+void sb_test_keypair(const char *secret, const char *public);
+
 /* Removes a directory tree the test made (best effort). */
 void sb_test_rmtree(const char *dir);
 
