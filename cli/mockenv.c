@@ -41,6 +41,8 @@ sb_err_t sb_mockenv_topic(sb_mockenv_t *env, const char *topic, int partitions,
         rd_kafka_resp_err_t err;
 
         err = rd_kafka_mock_topic_create(env->mcluster, topic, partitions, 1);
+        if (err == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+                return SB_OK; /* one topic shared by several datasets */
         if (err)
                 return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
                                  "mock cluster: topic '%s': %s", topic,
