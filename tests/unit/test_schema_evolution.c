@@ -461,6 +461,78 @@ static void versions_that_cannot_be_read_are_refused_at_load(void **state)
         json_decref(v2);
 }
 
+/*
+ * Types version 1 can read: an int written where version 1 has a long, a
+ * plain string where it has a nullable one, and an enum symbol list that
+ * grew (a symbol version 1 knows).
+ */
+static void promotions_and_unions_resolve_as_avro_specifies(void **state)
+{
+        static const char v1[] =
+            "{\"type\": \"record\", \"name\": \"Tiny\", \"namespace\": "
+            "\"test.evo\", \"sb.dataset\": \"tiny\", \"sb.subject\": "
+            "\"subj\", \"sb.record_id\": \"id\", \"fields\": ["
+            "{\"name\": \"id\", \"type\": \"string\"},"
+            "{\"name\": \"subj\", \"type\": \"string\"},"
+            "{\"name\": \"n\", \"type\": \"long\"},"
+            "{\"name\": \"x\", \"type\": \"double\"},"
+            "{\"name\": \"tag\", \"type\": [\"null\", \"string\"], "
+            "\"default\": null},"
+            "{\"name\": \"kind\", \"type\": {\"type\": \"enum\", "
+            "\"name\": \"K\", \"symbols\": [\"A\", \"B\"]}},"
+            "{\"name\": \"score\", \"type\": \"int\", \"default\": 7}]}";
+        static const char v2[] =
+            "{\"type\": \"record\", \"name\": \"Tiny\", \"namespace\": "
+            "\"test.evo\", \"sb.dataset\": \"tiny\", \"sb.subject\": "
+            "\"subj\", \"sb.record_id\": \"id\", \"sb.version\": 2, "
+            "\"fields\": ["
+            "{\"name\": \"kind\", \"type\": {\"type\": \"enum\", "
+            "\"name\": \"K\", \"symbols\": [\"C\", \"B\", \"A\"]}},"
+            "{\"name\": \"subj\", \"type\": \"string\"},"
+            "{\"name\": \"id\", \"type\": \"string\"},"
+            "{\"name\": \"n\", \"type\": \"int\"},"
+            "{\"name\": \"x\", \"type\": \"float\"},"
+            "{\"name\": \"tag\", \"type\": \"string\"}]}";
+        json_t *j1 = load_json(v1), *j2 = load_json(v2), *got;
+        const sb_schema_t *reader, *writer;
+        sb_buf_t enc = {0};
+        sb_catalog_t *cat;
+
+        (void)state;
+        make_dir(NULL, 0);
+        write_json("tiny.avsc", j1);
+        write_json("tiny.v2.avsc", j2);
+        cat = load_ok();
+        reader = sb_catalog_dataset(cat, "tiny");
+        assert_int_equal(1, reader->version);
+        {
+                char errstr[512] = "";
+                sb_schema_t *tmp = sb_schema_new(json_incref(j2), "v2", errstr,
+                                                 sizeof(errstr));
+
+                assert_non_null(tmp);
+                writer = sb_catalog_version(cat, reader, tmp->fingerprint);
+                sb_schema_destroy(tmp);
+        }
+        assert_non_null(writer);
+        encode(writer,
+               "{\"kind\": \"B\", \"subj\": \"S-1\", \"id\": \"R-1\", "
+               "\"n\": -2147483648, \"x\": 0.5, \"tag\": \"t\"}",
+               &enc);
+        got = decode(cat, writer, reader, &enc);
+        /* Fields in version 1's order; score at its default. */
+        assert_json_text("{\"id\": \"R-1\", \"subj\": \"S-1\", "
+                         "\"n\": -2147483648, \"x\": 0.5, \"tag\": \"t\", "
+                         "\"kind\": \"B\", \"score\": 7}",
+                         got, "version 2 read as 1");
+        json_decref(got);
+        sb_buf_release(&enc);
+        sb_catalog_destroy(cat);
+        json_decref(j1);
+        json_decref(j2);
+        cleanup();
+}
+
 int main(void)
 {
         const struct CMUnitTest tests[] = {
@@ -469,6 +541,7 @@ int main(void)
             cmocka_unit_test(grants_on_the_reader_project_v2_records_unchanged),
             cmocka_unit_test(a_catalog_with_one_version_reads_that_version),
             cmocka_unit_test(versions_that_cannot_be_read_are_refused_at_load),
+            cmocka_unit_test(promotions_and_unions_resolve_as_avro_specifies),
         };
 
         return cmocka_run_group_tests(tests, NULL, NULL);
