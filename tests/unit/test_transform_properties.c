@@ -105,9 +105,14 @@ static uint64_t rnd_below(uint64_t n)
         return n ? rnd() % n : 0;
 }
 
+/* Uniform in [lo, hi], computed unsigned: the span may not fit int64. */
 static int64_t rnd_range(int64_t lo, int64_t hi)
 {
-        return lo + (int64_t)rnd_below((uint64_t)(hi - lo) + 1);
+        uint64_t span = (uint64_t)hi - (uint64_t)lo;
+
+        if (span == UINT64_MAX)
+                return (int64_t)rnd();
+        return (int64_t)((uint64_t)lo + rnd_below(span + 1));
 }
 
 static double rnd_unit(void)
