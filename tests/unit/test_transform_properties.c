@@ -412,7 +412,7 @@ static double double_random(kind_t k)
         case 1: /* few decimals */
                 return (double)rnd_range(-1000000, 1000000) / 100;
         default:
-                scale = pow(10, (double)rnd_range(-3, 9));
+                scale = pow(10, (double)rnd_range(-12, 17));
                 return (rnd_unit() * 2 - 1) * scale;
         }
 }
