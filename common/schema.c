@@ -8,8 +8,28 @@
 
 #include "fingerprint.h"
 
+/*
+ * Reads a version of a dataset as its reader schema. Avro C's resolver
+ * refuses a reader field the writer lacks, defaults or not, so it only
+ * resolves the writer into `common` (the reader's fields the writer has,
+ * with their promotions, unions and skipped fields); the fields the writer
+ * lacks come from `defaults`, filled once from the reader's defaults.
+ */
+typedef struct sb_resolver_s {
+        const sb_schema_t *writer, *reader;
+        avro_schema_t common, defaults; /* NULL when no field is */
+        avro_value_iface_t *common_iface, *resolved_iface, *defaults_iface;
+        avro_value_t common_value, resolved, defaults_value;
+        int *from; /* reader field i: common field k >= 0, or defaults
+                    * field -1 - from[i] */
+        size_t field_cnt;
+} sb_resolver_t;
+
 struct sb_catalog_s {
         sb_schema_t **schemas;
+        sb_resolver_t **resolvers; /* per schema: NULL unless it is a
+                                    * version other than its dataset's
+                                    * reader */
         size_t cnt;
 };
 
@@ -211,6 +231,20 @@ sb_schema_t *sb_schema_new(json_t *json, const char *origin, char *errstr,
         s->record_id_field = sb_strdup_attr(json, "sb.record_id");
         s->event_time_field = sb_strdup_attr(json, "sb.event_time");
         s->reliability = sb_strdup_attr(json, "sb.reliability");
+        s->version = 1;
+        if (json_object_get(json, "sb.version")) {
+                const json_t *ver = json_object_get(json, "sb.version");
+
+                if (!json_is_integer(ver) || json_integer_value(ver) < 1 ||
+                    json_integer_value(ver) > 1000000) {
+                        sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                  "schema '%s': \"sb.version\" must be a "
+                                  "whole number from 1 to 1000000",
+                                  origin);
+                        goto fail;
+                }
+                s->version = (int)json_integer_value(ver);
+        }
         if (s->dataset && (!s->subject_field || !s->record_id_field)) {
                 sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
                           "schema '%s': a dataset schema (\"sb.dataset\") "
@@ -480,11 +514,12 @@ static int sb_avro_walk(avro_schema_t schema, const unsigned char **p,
         return -1;
 }
 
-sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
-                          avro_value_t *v, char *errstr, size_t errstr_size)
+/* Checks a buffer's fingerprint against s's and walks its payload. */
+static sb_err_t sb_schema_check_payload(const sb_schema_t *s, const void *buf,
+                                        size_t len, char *errstr,
+                                        size_t errstr_size)
 {
-        const unsigned char *payload, *p, *end;
-        avro_reader_t r;
+        const unsigned char *p, *end;
         uint64_t fp = 0;
         sb_err_t err;
 
@@ -497,9 +532,8 @@ sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
                                  (unsigned long long)fp,
                                  (unsigned long long)s->fingerprint,
                                  s->fullname);
-        payload = (const unsigned char *)buf + SB_SOE_HEADER_LEN;
+        p = (const unsigned char *)buf + SB_SOE_HEADER_LEN;
         end = (const unsigned char *)buf + len;
-        p = payload;
         if (sb_avro_walk(s->avro, &p, end, 0))
                 return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
                                  "'%s' value is truncated or malformed "
@@ -509,6 +543,19 @@ sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
                 return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
                                  "'%s' value has %zu trailing byte(s)",
                                  s->fullname, (size_t)(end - p));
+        return SB_OK;
+}
+
+sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
+                          avro_value_t *v, char *errstr, size_t errstr_size)
+{
+        const unsigned char *payload;
+        avro_reader_t r;
+        sb_err_t err;
+
+        if ((err = sb_schema_check_payload(s, buf, len, errstr, errstr_size)))
+                return err;
+        payload = (const unsigned char *)buf + SB_SOE_HEADER_LEN;
         r = avro_reader_memory((const char *)payload,
                                (int64_t)(len - SB_SOE_HEADER_LEN));
         if (!r)
@@ -523,6 +570,255 @@ sb_err_t sb_schema_decode(const sb_schema_t *s, const void *buf, size_t len,
         }
         avro_reader_free(r);
         return SB_OK;
+}
+
+/*
+ * Dataset versions
+ */
+
+static void sb_resolver_destroy(sb_resolver_t *r)
+{
+        if (!r)
+                return;
+        if (r->resolved.iface)
+                avro_value_decref(&r->resolved);
+        if (r->common_value.iface)
+                avro_value_decref(&r->common_value);
+        if (r->defaults_value.iface)
+                avro_value_decref(&r->defaults_value);
+        if (r->resolved_iface)
+                avro_value_iface_decref(r->resolved_iface);
+        if (r->common_iface)
+                avro_value_iface_decref(r->common_iface);
+        if (r->defaults_iface)
+                avro_value_iface_decref(r->defaults_iface);
+        if (r->common)
+                avro_schema_decref(r->common);
+        if (r->defaults)
+                avro_schema_decref(r->defaults);
+        free(r->from);
+        free(r);
+}
+
+/*
+ * The reader's record with only the fields the writer has (`in_writer`)
+ * or only those it lacks; NULL with *cnt 0 when there are none.
+ */
+static sb_err_t sb_resolver_part(const sb_resolver_t *r, int in_writer,
+                                 avro_schema_t *out, json_t **jsonp,
+                                 size_t *cnt, char *errstr, size_t errstr_size)
+{
+        const json_t *rj = r->reader->json, *f;
+        json_t *json, *fields;
+        char *text;
+        size_t i;
+        int rc;
+
+        *out = NULL;
+        *jsonp = NULL;
+        *cnt = 0;
+        json = json_pack("{s:s, s:O, s:[]}", "type", "record", "name",
+                         json_object_get(rj, "name"), "fields");
+        if (!json)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        if (json_object_get(rj, "namespace"))
+                json_object_set(json, "namespace",
+                                json_object_get(rj, "namespace"));
+        fields = json_object_get(json, "fields");
+        json_array_foreach(json_object_get(rj, "fields"), i, f)
+        {
+                const char *name =
+                    json_string_value(json_object_get(f, "name"));
+
+                if (!!sb_schema_field(r->writer, name) == in_writer)
+                        json_array_append(fields, (json_t *)f);
+        }
+        *cnt = json_array_size(fields);
+        if (!*cnt) {
+                json_decref(json);
+                return SB_OK;
+        }
+        text = json_dumps(json, JSON_COMPACT);
+        rc = !text || avro_schema_from_json_length(text, strlen(text), out);
+        free(text);
+        if (rc) {
+                json_decref(json);
+                *out = NULL;
+                /* A named type defined in a field of the other part. */
+                return sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                 "schema '%s': cannot read version %d of "
+                                 "dataset '%s' as version %d ('%s'): %s",
+                                 r->writer->origin, r->writer->version,
+                                 r->reader->dataset, r->reader->version,
+                                 r->reader->origin, avro_strerror());
+        }
+        *jsonp = json;
+        return SB_OK;
+}
+
+/* How `writer`, a version of a dataset, is read as `reader`, its reader. */
+static sb_resolver_t *sb_resolver_new(const sb_schema_t *writer,
+                                      const sb_schema_t *reader, char *errstr,
+                                      size_t errstr_size)
+{
+        sb_resolver_t *r = calloc(1, sizeof(*r));
+        json_t *common_json = NULL, *defaults_json = NULL, *empty = NULL;
+        size_t common_cnt, defaults_cnt, i, k = 0, d = 0;
+        sb_avrojson_t *aj = NULL;
+        const json_t *f;
+
+        if (!r) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                return NULL;
+        }
+        r->writer = writer;
+        r->reader = reader;
+        r->field_cnt = json_array_size(json_object_get(reader->json, "fields"));
+        r->from = calloc(r->field_cnt ? r->field_cnt : 1, sizeof(*r->from));
+        if (!r->from) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                goto fail;
+        }
+        /* Every field the writer lacks needs the reader's default. */
+        json_array_foreach(json_object_get(reader->json, "fields"), i, f)
+        {
+                const char *name =
+                    json_string_value(json_object_get(f, "name"));
+
+                if (sb_schema_field(writer, name)) {
+                        r->from[i] = (int)k++;
+                        continue;
+                }
+                if (!json_object_get(f, "default")) {
+                        sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                  "schema '%s': version %d of dataset '%s' "
+                                  "has no field '%s', and version %d ('%s') "
+                                  "gives it no default to read it with; "
+                                  "give the field a default in '%s'",
+                                  writer->origin, writer->version,
+                                  reader->dataset, name, reader->version,
+                                  reader->origin, reader->origin);
+                        goto fail;
+                }
+                r->from[i] = -1 - (int)d++;
+        }
+        if (sb_resolver_part(r, 1, &r->common, &common_json, &common_cnt,
+                             errstr, errstr_size) ||
+            sb_resolver_part(r, 0, &r->defaults, &defaults_json, &defaults_cnt,
+                             errstr, errstr_size))
+                goto fail;
+        if (!r->common) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                          "schema '%s': version %d of dataset '%s' shares no "
+                          "field with version %d ('%s')",
+                          writer->origin, writer->version, reader->dataset,
+                          reader->version, reader->origin);
+                goto fail;
+        }
+        r->common_iface = avro_generic_class_from_schema(r->common);
+        r->resolved_iface = avro_resolved_writer_new(writer->avro, r->common);
+        if (!r->common_iface || !r->resolved_iface) {
+                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                          "schema '%s': cannot read version %d of dataset "
+                          "'%s' as version %d ('%s'): %s",
+                          writer->origin, writer->version, reader->dataset,
+                          reader->version, reader->origin, avro_strerror());
+                goto fail;
+        }
+        if (avro_generic_value_new(r->common_iface, &r->common_value) ||
+            avro_resolved_writer_new_value(r->resolved_iface, &r->resolved)) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                goto fail;
+        }
+        avro_resolved_writer_set_dest(&r->resolved, &r->common_value);
+        if (r->defaults) {
+                r->defaults_iface = avro_generic_class_from_schema(r->defaults);
+                empty = json_object();
+                if (!r->defaults_iface || !empty ||
+                    avro_generic_value_new(r->defaults_iface,
+                                           &r->defaults_value)) {
+                        sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                  "out of memory");
+                        goto fail;
+                }
+                aj = sb_avrojson_new(defaults_json, r->defaults, errstr,
+                                     errstr_size);
+                if (!aj || sb_avrojson_from_json(aj, empty, &r->defaults_value,
+                                                 errstr, errstr_size)) {
+                        char why[512];
+
+                        snprintf(why, sizeof(why), "%s", errstr);
+                        sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                  "schema '%s': a default of version %d of "
+                                  "dataset '%s' is not a value of its "
+                                  "field: %s",
+                                  reader->origin, reader->version,
+                                  reader->dataset, why);
+                        goto fail;
+                }
+        }
+        sb_avrojson_destroy(aj);
+        json_decref(empty);
+        json_decref(common_json);
+        json_decref(defaults_json);
+        return r;
+
+fail:
+        sb_avrojson_destroy(aj);
+        json_decref(empty);
+        json_decref(common_json);
+        json_decref(defaults_json);
+        sb_resolver_destroy(r);
+        return NULL;
+}
+
+static sb_err_t sb_resolver_decode(sb_resolver_t *r, const void *buf,
+                                   size_t len, avro_value_t *v, char *errstr,
+                                   size_t errstr_size)
+{
+        const sb_schema_t *w = r->writer;
+        avro_value_t dst, src;
+        avro_reader_t rd;
+        sb_err_t err;
+        size_t i;
+        int rc;
+
+        if ((err = sb_schema_check_payload(w, buf, len, errstr, errstr_size)))
+                return err;
+        rd = avro_reader_memory((const char *)buf + SB_SOE_HEADER_LEN,
+                                (int64_t)(len - SB_SOE_HEADER_LEN));
+        if (!rd)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        avro_value_reset(&r->common_value);
+        rc = avro_value_read(rd, &r->resolved);
+        avro_reader_free(rd);
+        if (rc)
+                return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                                 "cannot decode '%s' version %d value: %s",
+                                 w->fullname, w->version, avro_strerror());
+        avro_value_reset(v);
+        for (i = 0; i < r->field_cnt; i++) {
+                if (avro_value_get_by_index(v, i, &dst, NULL))
+                        goto fail;
+                if (r->from[i] >= 0)
+                        rc = avro_value_get_by_index(
+                            &r->common_value, (size_t)r->from[i], &src, NULL);
+                else
+                        rc = avro_value_get_by_index(&r->defaults_value,
+                                                     (size_t)(-1 - r->from[i]),
+                                                     &src, NULL);
+                if (rc || avro_value_copy_fast(&dst, &src))
+                        goto fail;
+        }
+        return SB_OK;
+fail:
+        return sb_seterr(errstr, errstr_size, SB_ERR_VALIDATION,
+                         "cannot read a '%s' version %d value as version %d: "
+                         "%s",
+                         w->fullname, w->version, r->reader->version,
+                         avro_strerror());
 }
 
 static int sb_catalog_cmp(const void *a, const void *b)
@@ -582,21 +878,34 @@ sb_catalog_t *sb_catalog_load(const char *dir, char *errstr, size_t errstr_size)
                 for (j = 0; j + 1 < cat->cnt; j++) {
                         const sb_schema_t *o = cat->schemas[j];
 
+                        int same_dataset = s->dataset && o->dataset &&
+                                           !strcmp(s->dataset, o->dataset);
+                        int same_name = !strcmp(o->fullname, s->fullname);
                         const char *what =
-                            o->fingerprint == s->fingerprint    ? "fingerprint"
-                            : !strcmp(o->fullname, s->fullname) ? "name"
-                            : (s->dataset && o->dataset &&
-                               !strcmp(s->dataset, o->dataset))
+                            o->fingerprint == s->fingerprint ? "fingerprint"
+                            : same_dataset && o->version == s->version
                                 ? "dataset"
-                                : NULL;
+                            : same_name && !same_dataset ? "name"
+                                                         : NULL;
 
+                        /* Avro resolves records of one name only. */
+                        if (!what && same_dataset && !same_name) {
+                                sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
+                                          "schema '%s': version %d of dataset "
+                                          "'%s' is named '%s', version %d "
+                                          "('%s') '%s'; versions of a "
+                                          "dataset keep the record's name",
+                                          s->origin, s->version, s->dataset,
+                                          s->fullname, o->version, o->origin,
+                                          o->fullname);
+                                goto fail;
+                        }
                         if (what) {
                                 sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
                                           "schema '%s': same %s as '%s' (%s)",
                                           s->origin, what, o->origin,
-                                          !strcmp(what, "dataset")
-                                              ? s->dataset
-                                              : s->fullname);
+                                          what[0] == 'd' ? s->dataset
+                                                         : s->fullname);
                                 goto fail;
                         }
                 }
@@ -605,6 +914,24 @@ sb_catalog_t *sb_catalog_load(const char *dir, char *errstr, size_t errstr_size)
                 sb_seterr(errstr, errstr_size, SB_ERR_SCHEMA,
                           "schemas directory '%s': no .avsc file", dir);
                 goto fail;
+        }
+        cat->resolvers = calloc(cat->cnt, sizeof(*cat->resolvers));
+        if (!cat->resolvers) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                goto fail;
+        }
+        for (i = 0; i < cat->cnt; i++) {
+                const sb_schema_t *s = cat->schemas[i], *reader;
+
+                if (!s->dataset)
+                        continue;
+                reader = sb_catalog_dataset(cat, s->dataset);
+                if (reader == s)
+                        continue;
+                cat->resolvers[i] =
+                    sb_resolver_new(s, reader, errstr, errstr_size);
+                if (!cat->resolvers[i])
+                        goto fail;
         }
         for (i = 0; i < n; i++)
                 free(names[i]);
@@ -625,8 +952,12 @@ void sb_catalog_destroy(sb_catalog_t *cat)
 
         if (!cat)
                 return;
-        for (i = 0; i < cat->cnt; i++)
+        for (i = 0; i < cat->cnt; i++) {
+                if (cat->resolvers)
+                        sb_resolver_destroy(cat->resolvers[i]);
                 sb_schema_destroy(cat->schemas[i]);
+        }
+        free(cat->resolvers);
         free(cat->schemas);
         free(cat);
 }
@@ -634,13 +965,50 @@ void sb_catalog_destroy(sb_catalog_t *cat)
 const sb_schema_t *sb_catalog_dataset(const sb_catalog_t *cat,
                                       const char *dataset)
 {
+        const sb_schema_t *oldest = NULL;
         size_t i;
 
         for (i = 0; i < cat->cnt; i++)
                 if (cat->schemas[i]->dataset &&
-                    !strcmp(cat->schemas[i]->dataset, dataset))
+                    !strcmp(cat->schemas[i]->dataset, dataset) &&
+                    (!oldest || cat->schemas[i]->version < oldest->version))
+                        oldest = cat->schemas[i];
+        return oldest;
+}
+
+const sb_schema_t *sb_catalog_version(const sb_catalog_t *cat,
+                                      const sb_schema_t *reader, uint64_t fp)
+{
+        size_t i;
+
+        if (fp == reader->fingerprint)
+                return reader;
+        for (i = 0; i < cat->cnt; i++)
+                if (cat->schemas[i]->fingerprint == fp && cat->resolvers &&
+                    cat->resolvers[i] && cat->resolvers[i]->reader == reader)
                         return cat->schemas[i];
         return NULL;
+}
+
+sb_err_t sb_catalog_decode(const sb_catalog_t *cat, const sb_schema_t *writer,
+                           const sb_schema_t *reader, const void *buf,
+                           size_t len, avro_value_t *v, char *errstr,
+                           size_t errstr_size)
+{
+        size_t i;
+
+        if (writer == reader)
+                return sb_schema_decode(reader, buf, len, v, errstr,
+                                        errstr_size);
+        for (i = 0; i < cat->cnt; i++)
+                if (cat->schemas[i] == writer && cat->resolvers &&
+                    cat->resolvers[i] && cat->resolvers[i]->reader == reader)
+                        return sb_resolver_decode(cat->resolvers[i], buf, len,
+                                                  v, errstr, errstr_size);
+        return sb_seterr(
+            errstr, errstr_size, SB_ERR_SCHEMA,
+            "schema '%s' is no version of dataset '%s' ('%s')", writer->origin,
+            reader->dataset ? reader->dataset : "?", reader->origin);
 }
 
 const sb_schema_t *sb_catalog_by_name(const sb_catalog_t *cat,

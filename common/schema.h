@@ -7,6 +7,15 @@
  * ("sb.record_id"). Values travel in Avro's single-object encoding:
  * C3 01, the CRC-64-AVRO fingerprint of the Parsing Canonical Form
  * (little-endian), then the Avro binary payload.
+ *
+ * A dataset may have several versions, one schema file each, told apart by
+ * a top-level "sb.version" (a whole number, 1 when absent) and keeping the
+ * record's full name. The oldest version in the catalog is the dataset's
+ * reader schema: grants are validated against it and every record, written
+ * with any version, is read as a value of it (Avro schema resolution:
+ * fields the writer lacks take the reader's default, fields the reader
+ * lacks are skipped). A version that cannot be read that way is refused
+ * when the catalog loads.
  */
 #ifndef SB_SCHEMA_H
 #define SB_SCHEMA_H
@@ -46,6 +55,7 @@ typedef struct sb_schema_s {
         char *event_time_field; /* "sb.event_time", or NULL */
         char *reliability;      /* "sb.reliability", or NULL */
         int event_time_unit;    /* SB_EVENT_TIME_* of that field */
+        int version;            /* "sb.version", 1 when absent */
         json_t *json;           /* the schema as written */
         char *canonical;        /* Parsing Canonical Form */
         uint64_t fingerprint;   /* CRC-64-AVRO of canonical */
@@ -102,8 +112,25 @@ typedef struct sb_catalog_s sb_catalog_t;
 sb_catalog_t *sb_catalog_load(const char *dir, char *errstr,
                               size_t errstr_size);
 void sb_catalog_destroy(sb_catalog_t *cat);
+/* The reader schema of `dataset`: its oldest version in the catalog. */
 const sb_schema_t *sb_catalog_dataset(const sb_catalog_t *cat,
                                       const char *dataset);
+/*
+ * The version of `reader`'s dataset whose fingerprint is `fp` (`reader`
+ * itself included), or NULL when the catalog knows no such version.
+ */
+const sb_schema_t *sb_catalog_version(const sb_catalog_t *cat,
+                                      const sb_schema_t *reader, uint64_t fp);
+/*
+ * Decodes a single-object encoded buffer written with `writer`, a version
+ * of `reader`'s dataset (sb_catalog_version()), into `v`, a value of
+ * `reader`. Refuses what sb_schema_decode() refuses. Not thread-safe: the
+ * catalog keeps one scratch value per version.
+ */
+sb_err_t sb_catalog_decode(const sb_catalog_t *cat, const sb_schema_t *writer,
+                           const sb_schema_t *reader, const void *buf,
+                           size_t len, avro_value_t *v, char *errstr,
+                           size_t errstr_size);
 const sb_schema_t *sb_catalog_by_name(const sb_catalog_t *cat,
                                       const char *fullname);
 const sb_schema_t *sb_catalog_by_fingerprint(const sb_catalog_t *cat,

@@ -1232,6 +1232,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
 {
         char reason[512], key[SB_PSEUDONYM_HEXLEN + 1 + 256];
         char ps[SB_PSEUDONYM_HEXLEN + 1];
+        const sb_schema_t *writer;
         const char *subject, *record_id;
         int64_t now = sb_now_ms();
         int rectify = env->type == SB_EV_RECTIFICATION;
@@ -1241,16 +1242,19 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         char collected_at[32];
         size_t i;
 
-        if (env->schema_fp != d->schema->fingerprint) {
+        /* Any version of the dataset's schema, read as the one grants
+         * are defined on (schema.h). */
+        writer = sb_catalog_version(gw->cat, d->schema, env->schema_fp);
+        if (!writer) {
                 snprintf(reason, sizeof(reason),
-                         "schema %016" PRIx64 " is not the schema of dataset "
-                         "'%s' (%016" PRIx64 ")",
+                         "schema %016" PRIx64 " is no version of the schema "
+                         "of dataset '%s' (%016" PRIx64 ")",
                          env->schema_fp, d->name, d->schema->fingerprint);
                 sb_gw_quarantine(gw, m, reason);
                 return;
         }
-        if (sb_schema_decode(d->schema, m->payload, m->len, &d->in, reason,
-                             sizeof(reason))) {
+        if (sb_catalog_decode(gw->cat, writer, d->schema, m->payload, m->len,
+                              &d->in, reason, sizeof(reason))) {
                 sb_gw_quarantine(gw, m, reason);
                 return;
         }
