@@ -193,7 +193,8 @@ static void sb_tp_categories(sb_tp_html_t *h, const json_t *cats)
                 const char *doc = json_string_value(json_object_get(c, "doc"));
 
                 fputs("<li>", h->fp);
-                if (field && !strcmp(field, "pseudonym") && !doc)
+                /* The schema's doc of the pseudonym is for engineers. */
+                if (field && !strcmp(field, "pseudonym"))
                         fputs(L(h,
                                 "a code that replaces your identifier for "
                                 "this reuser",
