@@ -358,8 +358,11 @@ static sb_err_t sb_tp_subject_delivery(sb_tp_subject_t *s, const json_t *e,
                                         json_pack("{s:s, s:s, s:i}", "reuser",
                                                   reuser, "dataset", dataset,
                                                   "deliveries", 0));
-                        if (g)
-                                sb_tp_add_int(g, "deliveries", 1);
+                        if (!g) {
+                                free(key);
+                                return SB_ERR_NOMEM;
+                        }
+                        sb_tp_add_int(g, "deliveries", 1);
                 }
                 free(key);
                 return SB_OK;

@@ -114,14 +114,14 @@ static void sb_tp_head(sb_tp_html_t *h, const char *title)
               h->fp);
 }
 
-static char *sb_tp_finish(sb_tp_html_t *h, char **buf, size_t *len)
+/* Closes the page; its text, or NULL when out of memory. */
+static char *sb_tp_finish(sb_tp_html_t *h, char **buf)
 {
         fputs("</body>\n</html>\n", h->fp);
         if (fclose(h->fp)) {
                 free(*buf);
                 return NULL;
         }
-        (void)len;
         return *buf;
 }
 
@@ -494,7 +494,7 @@ char *sb_tp_subject_html(const json_t *report, const char *subject_id,
                           "this page.",
                           "Les confirmations des réutilisateurs n'ont pas "
                           "été vérifiées pour cette page."));
-        return sb_tp_finish(&h, &buf, &len);
+        return sb_tp_finish(&h, &buf);
 }
 
 static void sb_tp_registry_reuser(sb_tp_html_t *h, const json_t *r)
@@ -606,5 +606,5 @@ char *sb_tp_registry_html(const json_t *registry, const char *lang)
                         L(&h, "No reuser today.",
                           "Aucun réutilisateur aujourd'hui."));
         json_array_foreach(reusers, i, r) sb_tp_registry_reuser(&h, r);
-        return sb_tp_finish(&h, &buf, &len);
+        return sb_tp_finish(&h, &buf);
 }

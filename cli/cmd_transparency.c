@@ -55,7 +55,8 @@ static int sb_tp_usage(const char *why)
             "with every\n"
             "          notified reuser's receipt (checked on sb.ack.<reuser>; "
             "not with\n"
-            "          --file alone). The person is found by their audit "
+            "          --file, which holds none). The person is found by their "
+            "audit "
             "pseudonym under\n"
             "          the gateway's master key; the id appears only in the "
             "HTML heading\n"
@@ -182,10 +183,12 @@ static int sb_tp_parse(int argc, char **argv, int subject, sb_tp_cli_t *o)
                         break;
                 case 'l':
                         if (sb_rights_parse_duration(optarg, &o->deadline_ms) ||
-                            o->deadline_ms < 1000) {
+                            o->deadline_ms < 1000 ||
+                            o->deadline_ms > 31 * 24 * 3600 * 1000LL) {
                                 snprintf(why, sizeof(why),
                                          "--deadline: expected a duration "
-                                         "such as 24h or 7d, got \"%.64s\"",
+                                         "from 1s to 31d, such as 24h or "
+                                         "7d; got \"%.64s\"",
                                          optarg);
                                 sb_tp_usage(why);
                                 return -1;
