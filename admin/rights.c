@@ -260,9 +260,6 @@ typedef struct sb_rights_scan_s {
         sb_rights_t *r;
         const char *only; /* event id, or NULL: every event */
         sb_rights_report_t *rep;
-        size_t cap;
-        json_t *index;   /* event id -> index in rep->events */
-        json_t *reusers; /* reusers notified of some event -> true */
         size_t unreadable;
         /* while reading one reuser's receipt topic */
         const char *reuser;
@@ -270,12 +267,12 @@ typedef struct sb_rights_scan_s {
         size_t key_cnt;
 } sb_rights_scan_t;
 
-static sb_rights_event_t *sb_rights_event_of(sb_rights_scan_t *sc,
+static sb_rights_event_t *sb_rights_event_of(sb_rights_report_t *rep,
                                              const char *event_id)
 {
-        json_t *i = json_object_get(sc->index, event_id);
+        json_t *i = json_object_get(rep->index, event_id);
 
-        return i ? &sc->rep->events[json_integer_value(i)] : NULL;
+        return i ? &rep->events[json_integer_value(i)] : NULL;
 }
 
 static sb_rights_ack_t *sb_rights_ack_of(sb_rights_event_t *ev,
@@ -289,8 +286,7 @@ static sb_rights_ack_t *sb_rights_ack_of(sb_rights_event_t *ev,
         return NULL;
 }
 
-static sb_err_t sb_rights_add_ack(sb_rights_scan_t *sc, sb_rights_event_t *ev,
-                                  const char *reuser)
+static sb_err_t sb_rights_add_ack(sb_rights_event_t *ev, const char *reuser)
 {
         sb_rights_ack_t *acks;
 
@@ -305,28 +301,28 @@ static sb_err_t sb_rights_add_ack(sb_rights_scan_t *sc, sb_rights_event_t *ev,
         if (!acks[ev->ack_cnt].reuser)
                 return SB_ERR_NOMEM;
         ev->ack_cnt++;
-        if (json_object_set_new(sc->reusers, reuser, json_true()))
-                return SB_ERR_NOMEM;
         return SB_OK;
 }
 
-static sb_rights_event_t *
-sb_rights_add_event(sb_rights_scan_t *sc, const json_t *e, const char *event_id)
+static sb_rights_event_t *sb_rights_add_event(sb_rights_report_t *rep,
+                                              const json_t *e,
+                                              const char *event_id)
 {
-        sb_rights_report_t *rep = sc->rep;
         const char *rt =
             json_string_value(json_object_get(e, "requested_time"));
         sb_rights_event_t *ev;
 
-        if (rep->event_cnt == sc->cap) {
-                size_t cap = sc->cap ? sc->cap * 2 : 16;
+        if (!rep->index && !(rep->index = json_object()))
+                return NULL;
+        if (rep->event_cnt == rep->cap) {
+                size_t cap = rep->cap ? rep->cap * 2 : 16;
                 sb_rights_event_t *n =
                     realloc(rep->events, cap * sizeof(*rep->events));
 
                 if (!n)
                         return NULL;
                 rep->events = n;
-                sc->cap = cap;
+                rep->cap = cap;
         }
         ev = &rep->events[rep->event_cnt];
         memset(ev, 0, sizeof(*ev));
@@ -337,10 +333,48 @@ sb_rights_add_event(sb_rights_scan_t *sc, const json_t *e, const char *event_id)
         ev->notified_at = json_integer_value(json_object_get(e, "at"));
         rep->event_cnt++; /* released with the report, even if incomplete */
         if (!ev->event_id || !ev->type || !ev->dataset || !ev->requested_time ||
-            json_object_set_new(sc->index, event_id,
+            json_object_set_new(rep->index, event_id,
                                 json_integer((json_int_t)rep->event_cnt - 1)))
                 return NULL;
         return ev;
+}
+
+sb_err_t sb_rights_report_add(sb_rights_report_t *rep, const json_t *e,
+                              char *errstr, size_t errstr_size)
+{
+        const char *event_id, *reuser;
+        sb_rights_event_t *ev;
+        const json_t *v;
+        size_t i;
+
+        event_id = json_string_value(json_object_get(e, "event_id"));
+        if (!event_id || !json_is_string(json_object_get(e, "type")) ||
+            !json_is_string(json_object_get(e, "dataset")) ||
+            !json_is_integer(json_object_get(e, "at")) ||
+            !json_is_array(json_object_get(e, "notified")))
+                return sb_seterr(errstr, errstr_size, SB_ERR_INVALID_ARG,
+                                 "a rights.propagate entry without event_id, "
+                                 "type, dataset, at or notified");
+        ev = sb_rights_event_of(rep, event_id);
+        if (ev) {
+                /* Seen twice (never expected): the first notice counts. */
+                int64_t at = json_integer_value(json_object_get(e, "at"));
+
+                if (at < ev->notified_at)
+                        ev->notified_at = at;
+        } else if (!(ev = sb_rights_add_event(rep, e, event_id))) {
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        }
+        json_array_foreach(json_object_get(e, "notified"), i, v)
+        {
+                if (!(reuser = json_string_value(v)) || !*reuser)
+                        continue;
+                if (sb_rights_add_ack(ev, reuser))
+                        return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                         "out of memory");
+        }
+        return SB_OK;
 }
 
 /* One _sb.audit message: a "rights.propagate" entry is an event. */
@@ -348,12 +382,10 @@ static sb_err_t sb_rights_on_audit(const rd_kafka_message_t *m, void *opaque,
                                    char *errstr, size_t errstr_size)
 {
         sb_rights_scan_t *sc = opaque;
-        const char *event_id, *reuser, *op;
-        sb_rights_event_t *ev;
+        const char *event_id, *op;
         json_error_t jerr;
-        const json_t *v;
         json_t *e;
-        size_t i;
+        sb_err_t err;
 
         /* The key is the event id: skip other events without parsing. */
         if (sc->only && m->key &&
@@ -364,52 +396,24 @@ static sb_err_t sb_rights_on_audit(const rd_kafka_message_t *m, void *opaque,
                 return SB_OK;
         e = json_loadb(m->payload, m->len, 0, &jerr);
         op = json_string_value(json_object_get(e, "op"));
-        if (!op || strcmp(op, "rights.propagate")) {
-                json_decref(e);
-                return SB_OK; /* another kind of entry */
-        }
         event_id = json_string_value(json_object_get(e, "event_id"));
-        if (!event_id || !json_is_string(json_object_get(e, "type")) ||
-            !json_is_string(json_object_get(e, "dataset")) ||
-            !json_is_integer(json_object_get(e, "at")) ||
-            !json_is_array(json_object_get(e, "notified"))) {
+        if (!op || strcmp(op, "rights.propagate") ||
+            (sc->only && event_id && strcmp(event_id, sc->only))) {
+                json_decref(e);
+                return SB_OK; /* another kind of entry, or another event */
+        }
+        err = sb_rights_report_add(sc->rep, e, errstr, errstr_size);
+        json_decref(e);
+        if (err == SB_ERR_INVALID_ARG) {
                 if (!sc->unreadable++)
                         sb_log(SB_LOG_WARN, "RIGHTS",
                                "%s partition %" PRId32 " offset %" PRId64
-                               ": a rights.propagate entry without event_id, "
-                               "type, dataset, at or notified; skipped",
-                               SB_RIGHTS_AUDIT_TOPIC, m->partition, m->offset);
-                json_decref(e);
+                               ": %s; skipped",
+                               SB_RIGHTS_AUDIT_TOPIC, m->partition, m->offset,
+                               errstr);
                 return SB_OK;
         }
-        if (sc->only && strcmp(event_id, sc->only)) {
-                json_decref(e);
-                return SB_OK;
-        }
-        ev = sb_rights_event_of(sc, event_id);
-        if (ev) {
-                /* Seen twice (never expected): the first notice counts. */
-                int64_t at = json_integer_value(json_object_get(e, "at"));
-
-                if (at < ev->notified_at)
-                        ev->notified_at = at;
-        } else if (!(ev = sb_rights_add_event(sc, e, event_id))) {
-                json_decref(e);
-                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
-                                 "out of memory");
-        }
-        json_array_foreach(json_object_get(e, "notified"), i, v)
-        {
-                if (!(reuser = json_string_value(v)) || !*reuser)
-                        continue;
-                if (sb_rights_add_ack(sc, ev, reuser)) {
-                        json_decref(e);
-                        return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
-                                         "out of memory");
-                }
-        }
-        json_decref(e);
-        return SB_OK;
+        return err;
 }
 
 /* One message of sb.ack.<sc->reuser>. */
@@ -426,7 +430,7 @@ static sb_err_t sb_rights_on_receipt(const rd_kafka_message_t *m, void *opaque,
 
         if (!sb_rights_key(m, key, sizeof(key)) ||
             (sc->only && strcmp(key, sc->only)) ||
-            !(ev = sb_rights_event_of(sc, key)) ||
+            !(ev = sb_rights_event_of(sc->rep, key)) ||
             !(ack = sb_rights_ack_of(ev, sc->reuser)))
                 return SB_OK; /* not a receipt of an event we look at */
         exp.event_id = ev->event_id;
@@ -477,11 +481,12 @@ static sb_err_t sb_rights_load_keys(sb_rights_t *r, sb_rights_scan_t *sc,
 }
 
 /* Decides the state of each (event, reuser) once everything is read. */
-static void sb_rights_decide(sb_rights_report_t *rep)
+void sb_rights_report_decide(sb_rights_report_t *rep, int64_t now)
 {
         char d[32], due[32];
         size_t i, j;
 
+        rep->now = now;
         sb_rights_format_duration(rep->deadline_ms, d, sizeof(d));
         for (i = 0; i < rep->event_cnt; i++) {
                 sb_rights_event_t *ev = &rep->events[i];
@@ -514,51 +519,40 @@ static void sb_rights_decide(sb_rights_report_t *rep)
         }
 }
 
-sb_err_t sb_rights_scan(sb_rights_t *r, const char *event_id,
-                        int64_t deadline_ms, sb_rights_report_t *rep,
-                        char *errstr, size_t errstr_size)
+/* Reads the receipt topics of the reusers notified of rep's events. */
+static sb_err_t sb_rights_read_receipts(sb_rights_scan_t *sc, char *errstr,
+                                        size_t errstr_size)
 {
-        sb_rights_scan_t sc;
+        sb_rights_report_t *rep = sc->rep;
+        json_t *reusers = json_object(), *v;
         const char *reuser;
         char topic[300];
-        json_t *v;
-        sb_err_t err;
+        sb_err_t err = SB_OK;
+        size_t i, j;
 
-        memset(rep, 0, sizeof(*rep));
-        memset(&sc, 0, sizeof(sc));
-        sc.r = r;
-        rep->deadline_ms = deadline_ms;
-        sc.only = event_id;
-        sc.rep = rep;
-        sc.index = json_object();
-        sc.reusers = json_object();
-        if (!sc.index || !sc.reusers) {
-                err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
-                                "out of memory");
-                goto done;
-        }
-        if ((err =
-                 sb_reader_read(r->reader, SB_RIGHTS_AUDIT_TOPIC,
-                                sb_rights_on_audit, &sc, errstr, errstr_size)))
-                goto done;
-        if (event_id && !rep->event_cnt) {
-                err = sb_seterr(errstr, errstr_size, SB_ERR_NOT_FOUND,
-                                "no audit entry for event %s: not propagated "
-                                "yet, or older than %s's retention",
-                                event_id, SB_RIGHTS_AUDIT_TOPIC);
-                goto done;
-        }
-        json_object_foreach(sc.reusers, reuser, v)
+        if (!reusers)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        for (i = 0; i < rep->event_cnt; i++)
+                for (j = 0; j < rep->events[i].ack_cnt; j++)
+                        if (json_object_set_new(reusers,
+                                                rep->events[i].acks[j].reuser,
+                                                json_true())) {
+                                err = sb_seterr(errstr, errstr_size,
+                                                SB_ERR_NOMEM, "out of memory");
+                                goto done;
+                        }
+        json_object_foreach(reusers, reuser, v)
         {
-                if (sb_rights_load_keys(r, &sc, reuser)) {
+                if (sb_rights_load_keys(sc->r, sc, reuser)) {
                         err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                         "out of memory");
                         goto done;
                 }
-                sc.reuser = reuser;
+                sc->reuser = reuser;
                 snprintf(topic, sizeof(topic), "sb.ack.%s", reuser);
-                err = sb_reader_read(r->reader, topic, sb_rights_on_receipt,
-                                     &sc, errstr, errstr_size);
+                err = sb_reader_read(sc->r->reader, topic, sb_rights_on_receipt,
+                                     sc, errstr, errstr_size);
                 if (err == SB_ERR_NOT_FOUND) {
                         /* Its receipts cannot be there: it is overdue in
                          * time, not a reason to hide the others. */
@@ -568,13 +562,57 @@ sb_err_t sb_rights_scan(sb_rights_t *r, const char *event_id,
                 if (err)
                         goto done;
         }
-        rep->now = sb_now_ms();
-        sb_rights_decide(rep);
 done:
-        free(sc.keys);
-        json_decref(sc.index);
-        json_decref(sc.reusers);
+        free(sc->keys);
+        sc->keys = NULL;
+        sc->key_cnt = 0;
+        json_decref(reusers);
         return err;
+}
+
+sb_err_t sb_rights_check_receipts(sb_rights_t *r, sb_rights_report_t *rep,
+                                  int64_t deadline_ms, char *errstr,
+                                  size_t errstr_size)
+{
+        sb_rights_scan_t sc;
+        sb_err_t err;
+
+        memset(&sc, 0, sizeof(sc));
+        sc.r = r;
+        sc.rep = rep;
+        rep->deadline_ms = deadline_ms;
+        if ((err = sb_rights_read_receipts(&sc, errstr, errstr_size)))
+                return err;
+        sb_rights_report_decide(rep, sb_now_ms());
+        return SB_OK;
+}
+
+sb_err_t sb_rights_scan(sb_rights_t *r, const char *event_id,
+                        int64_t deadline_ms, sb_rights_report_t *rep,
+                        char *errstr, size_t errstr_size)
+{
+        sb_rights_scan_t sc;
+        sb_err_t err;
+
+        memset(rep, 0, sizeof(*rep));
+        memset(&sc, 0, sizeof(sc));
+        sc.r = r;
+        rep->deadline_ms = deadline_ms;
+        sc.only = event_id;
+        sc.rep = rep;
+        if ((err =
+                 sb_reader_read(r->reader, SB_RIGHTS_AUDIT_TOPIC,
+                                sb_rights_on_audit, &sc, errstr, errstr_size)))
+                return err;
+        if (event_id && !rep->event_cnt)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOT_FOUND,
+                                 "no audit entry for event %s: not propagated "
+                                 "yet, or older than %s's retention",
+                                 event_id, SB_RIGHTS_AUDIT_TOPIC);
+        if ((err = sb_rights_read_receipts(&sc, errstr, errstr_size)))
+                return err;
+        sb_rights_report_decide(rep, sb_now_ms());
+        return SB_OK;
 }
 
 void sb_rights_report_release(sb_rights_report_t *rep)
@@ -595,6 +633,7 @@ void sb_rights_report_release(sb_rights_report_t *rep)
                 free(ev->requested_time);
         }
         free(rep->events);
+        json_decref(rep->index);
         memset(rep, 0, sizeof(*rep));
 }
 

@@ -26,6 +26,7 @@
 #ifndef SB_RIGHTS_H
 #define SB_RIGHTS_H
 
+#include <jansson.h>
 #include <stdint.h>
 
 #include "err.h"
@@ -115,9 +116,30 @@ typedef struct sb_rights_report_s {
         int64_t deadline_ms; /* notice to receipt */
         sb_rights_event_t *events;
         size_t event_cnt;
+        size_t cap;    /* private: events allocated */
+        json_t *index; /* private: event id -> index in events */
 } sb_rights_report_t;
 
 void sb_rights_report_release(sb_rights_report_t *rep);
+
+/*
+ * Building a report from audit entries read elsewhere (`sharebus
+ * transparency subject` reads _sb.audit or an export once for several
+ * purposes): start from a zeroed report and add each "rights.propagate"
+ * entry (borrowed); entries of one event id are merged. SB_ERR_INVALID_ARG
+ * when it lacks event_id, type, dataset, at or notified; SB_ERR_NOMEM.
+ * Then sb_rights_check_receipts() reads the receipts and decides, or
+ * sb_rights_report_decide() decides on the entries alone.
+ */
+sb_err_t sb_rights_report_add(sb_rights_report_t *rep, const json_t *entry,
+                              char *errstr, size_t errstr_size);
+
+/*
+ * Decides each (event, reuser) state at `now` from the receipts recorded
+ * in `rep` and rep->deadline_ms: with none recorded, every reuser is
+ * pending or overdue.
+ */
+void sb_rights_report_decide(sb_rights_report_t *rep, int64_t now);
 
 typedef struct sb_rights_s sb_rights_t;
 
@@ -139,6 +161,15 @@ void sb_rights_destroy(sb_rights_t *r);
 sb_err_t sb_rights_scan(sb_rights_t *r, const char *event_id,
                         int64_t deadline_ms, sb_rights_report_t *rep,
                         char *errstr, size_t errstr_size);
+
+/*
+ * Reads the receipt topic of every reuser notified of an event of `rep`
+ * (built with sb_rights_report_add()), checks the receipts and decides the
+ * states now, with `deadline_ms`.
+ */
+sb_err_t sb_rights_check_receipts(sb_rights_t *r, sb_rights_report_t *rep,
+                                  int64_t deadline_ms, char *errstr,
+                                  size_t errstr_size);
 
 /*
  * Publishes one alert to _sb.alerts for every (event, reuser) of `rep`

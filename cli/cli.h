@@ -34,6 +34,7 @@ int sb_cmd_admin(int argc, char **argv);
 int sb_cmd_sample(int argc, char **argv);
 int sb_cmd_rights(int argc, char **argv);
 int sb_cmd_audit(int argc, char **argv);
+int sb_cmd_transparency(int argc, char **argv);
 
 /* admin subcommands implemented outside cmd_admin.c */
 int sb_admin_cmd_topics(int argc, char **argv);

@@ -1,11 +1,13 @@
 /*
- * sharebus audit verify | audit export
+ * sharebus audit verify | audit export | audit stats
  *
  * The auditor's view of _sb.audit (DESIGN.md §9; CNIL R4.3-12, R4.3-13,
  * R4.3-16, R5.4-21): verify recomputes every writer's hash chain and
  * checks its signed checkpoints, on the topic or on an export, and names
  * the first broken link; export writes the log, or a window of it, as JSON
- * lines. The format is in docs/messages.md, the commands in docs/cli.md.
+ * lines; stats sums the deliveries and exclusions per reuser and dataset
+ * per day or month (R3.4-02, R5.4-14, R5.4-23, R5.4-24). The format is in
+ * docs/messages.md, the commands in docs/cli.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -21,6 +23,7 @@
 #include "envelope.h"
 #include "platform.h"
 #include "reader.h"
+#include "transparency.h"
 
 #define SB_AUDIT_MAX_KEYS 16
 
@@ -37,6 +40,10 @@ static int sb_audit_usage(const char *why)
                 "AUDIT.pub [--key ...] [--allow-unchained]\n"
                 "       sharebus audit export --config ADMIN.json [--from "
                 "TIME] [--to TIME] [--out F]\n"
+                "       sharebus audit stats --config ADMIN.json | --file "
+                "F.jsonl [--by reuser|dataset]\n"
+                "                [--day | --month] [--from TIME] [--to "
+                "TIME] [--json]\n"
                 "\n"
                 "verify  recomputes each writer's hash chain on %s (read to "
                 "its end) or\n"
@@ -48,6 +55,11 @@ static int sb_audit_usage(const char *why)
                 "export  writes the log in log order as JSON lines, each "
                 "entry as stored\n"
                 "        plus \"_offset\"; verify --file checks it\n"
+                "stats   per day (or --month) and per reuser and dataset "
+                "(or --by one of\n"
+                "        them): deliveries, records, distinct subjects, "
+                "bytes, and records\n"
+                "        excluded per reason; a table, or --json\n"
                 "\n"
                 "  --config F         the platform administrator's config "
                 "(examples/admin.json)\n"
@@ -67,6 +79,14 @@ static int sb_audit_usage(const char *why)
                 "after TIME, excluded\n"
                 "  --out F            export: write to F, a new file "
                 "(default: stdout)\n"
+                "  --by K             stats: group by reuser or by dataset "
+                "only\n"
+                "  --day, --month     stats: the period of a row (default "
+                "--day)\n"
+                "  --json             stats: one JSON object instead of "
+                "the table\n"
+                "  (stats takes --file, --from and --to too: entries whose "
+                "\"at\" is in the window)\n"
                 "  -v, -d FAC, --log-json  logging, as for every command\n",
                 SB_AUDIT_TOPIC);
         return why ? SB_EXIT_USAGE : SB_EXIT_OK;
@@ -621,15 +641,254 @@ done:
         return rc;
 }
 
+/*
+ * stats
+ */
+
+typedef struct sb_audit_stats_cli_s {
+        const char *config;
+        const char *file;
+        int by;
+        sb_tp_period_t period;
+        int json;
+        int64_t from_ms, to_ms;
+} sb_audit_stats_cli_t;
+
+static int sb_audit_stats_parse(int argc, char **argv, sb_audit_stats_cli_t *o)
+{
+        static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"file", required_argument, NULL, 'f'},
+            {"by", required_argument, NULL, 'b'},
+            {"day", no_argument, NULL, 'D'},
+            {"month", no_argument, NULL, 'M'},
+            {"json", no_argument, NULL, 'j'},
+            {"from", required_argument, NULL, 'F'},
+            {"to", required_argument, NULL, 'T'},
+            {"help", no_argument, NULL, 'h'},
+            {"log-json", no_argument, NULL, 'J'},
+            {NULL, 0, NULL, 0},
+        };
+        int opt, day = 0;
+
+        memset(o, 0, sizeof(*o));
+        o->from_ms = o->to_ms = -1;
+        o->by = SB_TP_BY_REUSER | SB_TP_BY_DATASET;
+        o->period = SB_TP_DAY;
+        optind = 2;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":c:hvd:", opts, NULL)) != -1) {
+                switch (opt) {
+                case 'c':
+                        o->config = optarg;
+                        break;
+                case 'f':
+                        o->file = optarg;
+                        break;
+                case 'b':
+                        if (!strcmp(optarg, "reuser"))
+                                o->by = SB_TP_BY_REUSER;
+                        else if (!strcmp(optarg, "dataset"))
+                                o->by = SB_TP_BY_DATASET;
+                        else {
+                                sb_audit_usage("--by: expected reuser or "
+                                               "dataset");
+                                return -1;
+                        }
+                        break;
+                case 'D':
+                        day = 1;
+                        o->period = SB_TP_DAY;
+                        break;
+                case 'M':
+                        o->period = SB_TP_MONTH;
+                        break;
+                case 'j':
+                        o->json = 1;
+                        break;
+                case 'F':
+                        if (sb_audit_time_opt("--from", optarg, &o->from_ms))
+                                return -1;
+                        break;
+                case 'T':
+                        if (sb_audit_time_opt("--to", optarg, &o->to_ms))
+                                return -1;
+                        break;
+                case 'h':
+                        sb_audit_usage(NULL);
+                        return 1;
+                case ':':
+                        sb_audit_usage("an option needs a value");
+                        return -1;
+                default:
+                        if (!sb_cli_log_option(opt, optarg)) {
+                                sb_audit_usage("unknown option");
+                                return -1;
+                        }
+                }
+        }
+        if (day && o->period == SB_TP_MONTH) {
+                sb_audit_usage("give --day or --month, not both");
+                return -1;
+        }
+        if (optind < argc) {
+                sb_audit_usage("unexpected argument");
+                return -1;
+        }
+        if (!o->config && !o->file) {
+                sb_audit_usage("--config ADMIN.json or --file F.jsonl is "
+                               "required");
+                return -1;
+        }
+        if (o->from_ms >= 0 && o->to_ms >= 0 && o->to_ms <= o->from_ms) {
+                sb_audit_usage("--to must come after --from");
+                return -1;
+        }
+        return 0;
+}
+
+/* "objection=3 history=12", or "-". */
+static void sb_audit_print_excluded(const json_t *x)
+{
+        const char *reason;
+        json_t *v;
+        int first = 1;
+
+        json_object_foreach((json_t *)x, reason, v)
+        {
+                printf("%s%s=%" JSON_INTEGER_FORMAT, first ? "" : " ", reason,
+                       json_integer_value(v));
+                first = 0;
+        }
+        if (first)
+                printf("-");
+}
+
+static void sb_audit_print_stats(const json_t *j, int by)
+{
+        const json_t *rows = json_object_get(j, "rows"), *r;
+        int wr = 6, wd = 7;
+        const char *s;
+        size_t i;
+
+        json_array_foreach(rows, i, r)
+        {
+                if ((s = json_string_value(json_object_get(r, "reuser"))) &&
+                    (int)strlen(s) > wr)
+                        wr = (int)strlen(s);
+                if ((s = json_string_value(json_object_get(r, "dataset"))) &&
+                    (int)strlen(s) > wd)
+                        wd = (int)strlen(s);
+        }
+        printf("%-10s", "period");
+        if (by & SB_TP_BY_REUSER)
+                printf("  %-*s", wr, "reuser");
+        if (by & SB_TP_BY_DATASET)
+                printf("  %-*s", wd, "dataset");
+        printf("  %10s  %10s  %10s  %12s  %s\n", "deliveries", "records",
+               "subjects", "bytes", "excluded (records)");
+        json_array_foreach(rows, i, r)
+        {
+                printf("%-10s",
+                       json_string_value(json_object_get(r, "period")));
+                if (by & SB_TP_BY_REUSER)
+                        printf("  %-*s", wr,
+                               json_string_value(json_object_get(r, "reuser")));
+                if (by & SB_TP_BY_DATASET)
+                        printf(
+                            "  %-*s", wd,
+                            json_string_value(json_object_get(r, "dataset")));
+                printf(
+                    "  %10" JSON_INTEGER_FORMAT "  %10" JSON_INTEGER_FORMAT
+                    "  %s%*" JSON_INTEGER_FORMAT "  %12" JSON_INTEGER_FORMAT
+                    "  ",
+                    json_integer_value(json_object_get(r, "deliveries")),
+                    json_integer_value(json_object_get(r, "records")),
+                    json_is_true(json_object_get(r, "subjects_at_least")) ? ">="
+                                                                          : "",
+                    json_is_true(json_object_get(r, "subjects_at_least")) ? 8
+                                                                          : 10,
+                    json_integer_value(json_object_get(r, "subjects")),
+                    json_integer_value(json_object_get(r, "bytes")));
+                sb_audit_print_excluded(json_object_get(r, "excluded"));
+                printf("\n");
+        }
+        if (!json_array_size(rows))
+                printf("no delivery or exclusion entry in the window\n");
+        if (json_integer_value(json_object_get(j, "skipped")))
+                printf("note: %" JSON_INTEGER_FORMAT
+                       " delivery or exclusion entries without reuser, "
+                       "dataset, reason or at were skipped\n",
+                       json_integer_value(json_object_get(j, "skipped")));
+}
+
+static int sb_audit_stats(int argc, char **argv)
+{
+        sb_audit_stats_cli_t o;
+        sb_tp_stats_t *st = NULL;
+        int rc = SB_EXIT_ERROR, r;
+        sb_audit_ctx_t ctx;
+        json_t *j = NULL;
+        sb_err_t err;
+
+        if ((r = sb_audit_stats_parse(argc, argv, &o)))
+                return r > 0 ? SB_EXIT_OK : SB_EXIT_USAGE;
+        memset(&ctx, 0, sizeof(ctx));
+        st = sb_tp_stats_new(o.period, o.by, o.from_ms, o.to_ms);
+        if (!st) {
+                snprintf(ctx.errstr, sizeof(ctx.errstr), "out of memory");
+                goto fail;
+        }
+        if (o.file)
+                err = sb_tp_read_file(o.file, sb_tp_stats_feed, st, ctx.errstr,
+                                      sizeof(ctx.errstr));
+        else if (!(err = sb_audit_open(&ctx, o.config)) &&
+                 !(ctx.reader = sb_reader_new(&ctx.cfg, "audit", ctx.errstr,
+                                              sizeof(ctx.errstr))))
+                err = SB_ERR_KAFKA;
+        if (!err && !o.file)
+                err = sb_tp_read_topic(ctx.reader, sb_tp_stats_feed, st,
+                                       ctx.errstr, sizeof(ctx.errstr));
+        if (err)
+                goto fail;
+        if (!(j = sb_tp_stats_json(st))) {
+                snprintf(ctx.errstr, sizeof(ctx.errstr), "out of memory");
+                goto fail;
+        }
+        if (o.json) {
+                if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER))
+                        goto write_fail;
+                putchar('\n');
+        } else {
+                sb_audit_print_stats(j, o.by);
+        }
+        if (fflush(stdout))
+                goto write_fail;
+        rc = SB_EXIT_OK;
+        goto done;
+write_fail:
+        snprintf(ctx.errstr, sizeof(ctx.errstr), "cannot write the stats");
+fail:
+        fprintf(stderr, "sharebus audit: %s\n", ctx.errstr);
+done:
+        json_decref(j);
+        sb_tp_stats_destroy(st);
+        sb_audit_close(&ctx);
+        return rc;
+}
+
 int sb_cmd_audit(int argc, char **argv)
 {
         if (argc < 2)
-                return sb_audit_usage("missing action (verify, export)");
+                return sb_audit_usage("missing action (verify, export, "
+                                      "stats)");
         if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
                 return sb_audit_usage(NULL);
         if (!strcmp(argv[1], "verify"))
                 return sb_audit_verify(argc, argv);
         if (!strcmp(argv[1], "export"))
                 return sb_audit_export(argc, argv);
-        return sb_audit_usage("action must be verify or export");
+        if (!strcmp(argv[1], "stats"))
+                return sb_audit_stats(argc, argv);
+        return sb_audit_usage("action must be verify, export or stats");
 }

@@ -65,7 +65,9 @@ static const sb_cmd_t sb_commands[] = {
     {"rights", sb_cmd_rights,
      "rights events: who acknowledged, who is overdue; alerts"},
     {"audit", sb_cmd_audit,
-     "audit log: verify its hash chains and signed checkpoints; export it"},
+     "audit log: verify its hash chains, export it, usage statistics"},
+    {"transparency", sb_cmd_transparency,
+     "what the audit says: one person's report, the public registry"},
     {NULL, NULL, NULL},
 };
 
@@ -75,7 +77,7 @@ static void sb_usage(FILE *fp)
 
         fprintf(fp, "usage: sharebus <command> [options]\n\ncommands:\n");
         for (c = sb_commands; c->name; c++)
-                fprintf(fp, "  %-10s %s\n", c->name, c->help);
+                fprintf(fp, "  %-12s %s\n", c->name, c->help);
         fprintf(fp, "\nRun 'sharebus <command> --help' for a command's "
                     "options.\n");
 }
