@@ -182,8 +182,9 @@ sb_err_t sb_acls_desired(const sb_platform_t *pf, sb_acl_set_t *out,
             sb_acls_for(out, gw, TXNID, "sb-gateway-", PREF, NULL, sb_ops_txn);
         fail |= sb_acls_for(out, gw, TOPIC, "_sb.quarantine", LIT, NULL,
                             sb_ops_write);
-        fail |=
-            sb_acls_for(out, gw, TOPIC, "_sb.audit", LIT, NULL, sb_ops_write);
+        /* READ too: the gateway reads _sb.audit only to resume its own
+         * hash chain after a restart (common/audit_kafka.h). */
+        fail |= sb_acls_for(out, gw, TOPIC, "_sb.audit", LIT, NULL, sb_ops_rw);
         fail |=
             sb_acls_for(out, gw, TOPIC, "_sb.alerts", LIT, NULL, sb_ops_write);
         fail |=

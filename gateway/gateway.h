@@ -39,6 +39,8 @@ typedef struct sb_gateway_cfg_s {
         long long commit_records;
         long long transaction_timeout_ms;
         long long restore_timeout_ms;
+        char *audit_key_file;
+        long long audit_checkpoint_every;
 } sb_gateway_cfg_t;
 
 extern const sb_config_field_t sb_gateway_cfg_table[];

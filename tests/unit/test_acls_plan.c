@@ -197,6 +197,39 @@ revoked_grant_loses_read_access_but_gateway_keeps_write(void **state)
         sb_platform_destroy(pf);
 }
 
+/*
+ * CNIL R4.3-12, R4.3-16: the gateway resumes its audit hash chain after a
+ * restart by reading the end of _sb.audit, so it may read that topic (and
+ * still write it); it never gets to alter or delete it.
+ */
+static void gateway_may_read_and_write_the_audit_log(void **state)
+{
+        sb_platform_t *pf = load("approved");
+        sb_acl_set_t set = {0};
+        char errstr[512], buf[512], got[1024];
+        size_t i, len = 0;
+
+        (void)state;
+        assert_int_equal(SB_OK,
+                         sb_acls_desired(pf, &set, errstr, sizeof(errstr)));
+        got[0] = '\0';
+        for (i = 0; i < set.cnt; i++) {
+                if (strcmp(set.v[i].name, "_sb.audit"))
+                        continue;
+                sb_acl_format(&set.v[i], buf, sizeof(buf));
+                len +=
+                    (size_t)snprintf(got + len, sizeof(got) - len, "%s\n", buf);
+        }
+        assert_string_equal(
+            "ALLOW User:sb-gateway.g1 READ TOPIC _sb.audit (LITERAL) from *\n"
+            "ALLOW User:sb-gateway.g1 WRITE TOPIC _sb.audit (LITERAL) from *\n"
+            "ALLOW User:sb-gateway.g1 DESCRIBE TOPIC _sb.audit (LITERAL) from "
+            "*\n",
+            got);
+        sb_acl_set_release(&set);
+        sb_platform_destroy(pf);
+}
+
 static void plan_creates_missing_deletes_stale_and_reports_foreign(void **state)
 {
         sb_platform_t *pf = load("approved");
@@ -306,6 +339,7 @@ int main(void)
                 reuser_reads_only_its_stream_from_its_declared_ips),
             cmocka_unit_test(
                 revoked_grant_loses_read_access_but_gateway_keeps_write),
+            cmocka_unit_test(gateway_may_read_and_write_the_audit_log),
             cmocka_unit_test(
                 plan_creates_missing_deletes_stale_and_reports_foreign),
             cmocka_unit_test(platform_refuses_a_grant_for_an_undeclared_reuser),
