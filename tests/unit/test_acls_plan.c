@@ -230,6 +230,35 @@ static void gateway_may_read_and_write_the_audit_log(void **state)
         sb_platform_destroy(pf);
 }
 
+/* CNIL R4.3-12: `admin acls apply` records each ACL it creates or
+ * deletes, with who did it, as an acl.change entry. */
+static void
+acl_change_audit_entry_names_principal_resource_and_operation(void **state)
+{
+        sb_acl_t a = {RD_KAFKA_RESOURCE_TOPIC,
+                      "sb.out.reuser-a.beneficiaries",
+                      RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+                      "User:reuser-a.g2",
+                      "203.0.113.7",
+                      RD_KAFKA_ACL_OPERATION_READ,
+                      RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW};
+        json_t *e = sb_acl_audit_entry("sharebus://admin/adm", &a, "deleted");
+        char *text;
+
+        (void)state;
+        assert_non_null(e);
+        text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(
+            "{\"author\":\"sharebus://admin/adm\",\"change\":\"deleted\","
+            "\"host\":\"203.0.113.7\",\"op\":\"acl.change\",\"operation\":"
+            "\"READ\",\"pattern\":\"LITERAL\",\"permission\":\"ALLOW\","
+            "\"principal\":\"User:reuser-a.g2\",\"resource_name\":"
+            "\"sb.out.reuser-a.beneficiaries\",\"resource_type\":\"TOPIC\"}",
+            text);
+        free(text);
+        json_decref(e);
+}
+
 static void plan_creates_missing_deletes_stale_and_reports_foreign(void **state)
 {
         sb_platform_t *pf = load("approved");
@@ -340,6 +369,8 @@ int main(void)
             cmocka_unit_test(
                 revoked_grant_loses_read_access_but_gateway_keeps_write),
             cmocka_unit_test(gateway_may_read_and_write_the_audit_log),
+            cmocka_unit_test(
+                acl_change_audit_entry_names_principal_resource_and_operation),
             cmocka_unit_test(
                 plan_creates_missing_deletes_stale_and_reports_foreign),
             cmocka_unit_test(platform_refuses_a_grant_for_an_undeclared_reuser),
