@@ -3,6 +3,7 @@
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "envelope.h"
 
@@ -12,6 +13,16 @@ typedef struct sb_audit_part_s {
         int64_t target; /* read until an end of partition at or past it */
         int done;
 } sb_audit_part_t;
+
+static int sb_audit_tail_fatal(rd_kafka_resp_err_t err)
+{
+        return err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED ||
+               err == RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED ||
+               err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+               err == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION ||
+               err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+               err == RD_KAFKA_RESP_ERR__FATAL;
+}
 
 /*
  * One pass over every partition, from `window` offsets before its high
@@ -98,11 +109,15 @@ static sb_err_t sb_audit_tail_pass(rd_kafka_t *rk, sb_audit_part_t *parts,
                                 remaining--;
                         }
                 } else if (m->err) {
-                        err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                        "audit: reading '%s' partition "
-                                        "%" PRId32 ": %s",
-                                        SB_AUDIT_TOPIC, m->partition,
-                                        rd_kafka_message_errstr(m));
+                        /* Transport errors pass (the deadline bounds
+                         * them); a missing topic or right does not. */
+                        if (sb_audit_tail_fatal(m->err))
+                                err =
+                                    sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                              "audit: reading '%s' partition "
+                                              "%" PRId32 ": %s",
+                                              SB_AUDIT_TOPIC, m->partition,
+                                              rd_kafka_message_errstr(m));
                 } else {
                         sb_audit_last_of_chain(chain_id, m->payload, m->len,
                                                tail);
@@ -181,9 +196,17 @@ sb_err_t sb_audit_kafka_tail(const sb_kafka_cfg_t *kc, const char *client_id,
                 goto done;
         }
         for (i = 0; i < cnt; i++) {
-                kerr = rd_kafka_query_watermark_offsets(
-                    rk, SB_AUDIT_TOPIC, i, &parts[i].lo, &parts[i].hi,
-                    timeout_ms);
+                /* Retried while the deadline allows: a leader may be
+                 * moving. */
+                for (;;) {
+                        kerr = rd_kafka_query_watermark_offsets(
+                            rk, SB_AUDIT_TOPIC, i, &parts[i].lo, &parts[i].hi,
+                            10000);
+                        if (!kerr || sb_audit_tail_fatal(kerr) ||
+                            sb_now_ms() >= deadline)
+                                break;
+                        usleep(200 * 1000);
+                }
                 if (kerr) {
                         err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
                                         "audit: '%s' partition %d: %s",
