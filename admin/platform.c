@@ -34,8 +34,8 @@ const sb_config_field_t sb_admin_cfg_table[] = {
      0, NULL, 0, 0, NULL,
      "Ed25519 secret key file (sharebus keys generate, mode 0600) that "
      "signs the checkpoints of the admin commands' chains on _sb.audit "
-     "(`admin grants apply|revoke`, `admin acls apply`); its public key "
-     "goes in the platform's "
+     "(`admin grants apply` and `revoke`, `admin acls apply`); its public "
+     "key goes in the platform's "
      "audit_keys. Without it their chain is linked but unsigned"},
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
