@@ -17,7 +17,9 @@
  *     records and bytes on the reuser's stream, and deliveries plus
  *     exclusions to every record the gateway considered for the grant;
  *   - exclusion entries name the right reasons and the right people
- *     (objection, consent-withdrawn, restriction, history);
+ *     (objection, consent-withdrawn, restriction, history), and a third
+ *     grant, approved but past its valid_until, gets only "validity"
+ *     exclusions for every record;
  *   - the rights.propagate entries carry the audit pseudonym of their
  *     subject (sb_audit_pseudonymiser_new(master key, dataset));
  *   - no value holds any subject id.
@@ -39,6 +41,12 @@ static const char *grant_research =
     "\"purposes\": [\"research\"], \"legal_basis\": \"gdpr-6-1-e\", "
     "\"status\": \"approved\", \"history_days\": 30, "
     "\"fields\": {\"postcode\": \"keep\"}}";
+/* Approved, but its validity ended: everything is kept from it. */
+static const char *grant_expired =
+    "{\"id\": \"g-v\", \"reuser\": \"archive\", \"dataset\": "
+    "\"beneficiaries\", \"purposes\": [\"archiving\"], \"legal_basis\": "
+    "\"gdpr-6-1-e\", \"status\": \"approved\", \"valid_until\": "
+    "\"2020-01-01T00:00:00Z\", \"fields\": {\"postcode\": \"keep\"}}";
 static const char *grant_housing =
     "{\"id\": \"g-h\", \"reuser\": \"city\", \"dataset\": \"beneficiaries\", "
     "\"purposes\": [\"housing\"], \"legal_basis\": \"gdpr-6-1-c\", "
@@ -138,9 +146,9 @@ int main(void)
         char errstr[1024], input[300], keyfile[300], pubfile[300];
         char subjects[SUBJECTS][16], aps[SUBJECTS][SB_PSEUDONYM_HEXLEN + 1];
         char ev_obj[37], ev_res[37], ev_wd[37];
-        long delivered[2] = {0, 0}, excluded[2] = {0, 0};
-        long long bytes[2] = {0, 0};
-        int reasons[2][5] = {{0}};
+        long delivered[3] = {0, 0, 0}, excluded[3] = {0, 0, 0};
+        long long bytes[3] = {0, 0, 0};
+        int reasons[3][5] = {{0}};
         static const char *reason_names[5] = {"objection", "consent-withdrawn",
                                               "restriction", "history",
                                               "validity"};
@@ -157,6 +165,7 @@ int main(void)
         sb_testenv_init(&te);
         sb_testenv_grant(&te, "lab.json", grant_research);
         sb_testenv_grant(&te, "city.json", grant_housing);
+        sb_testenv_grant(&te, "archive.json", grant_expired);
         snprintf(input, sizeof(input), "%s/in.ndjson", te.dir);
         published = write_input(input, &old);
 
@@ -218,7 +227,10 @@ int main(void)
                 const char *op = json_string_value(json_object_get(e, "op"));
                 const char *grant =
                     json_string_value(json_object_get(e, "grant"));
-                int g = grant && !strcmp(grant, "g-r") ? 0 : 1;
+                int g = !grant                  ? 1
+                        : !strcmp(grant, "g-r") ? 0
+                        : !strcmp(grant, "g-v") ? 2
+                                                : 1;
                 json_t *subj = json_object_get(e, "subjects");
 
                 SB_CHECK(e && op, "entry %zu: %s", k, text);
@@ -350,6 +362,12 @@ int main(void)
                  "lab exclusions for objection %d, consent-withdrawn %d, "
                  "restriction %d, history %d",
                  reasons[0][0], reasons[0][1], reasons[0][2], reasons[0][3]);
+        SB_CHECK_INT(0, delivered[2], "records delivered to the expired grant");
+        SB_CHECK_INT(2 * published, excluded[2],
+                     "records kept from the expired grant");
+        SB_CHECK(reasons[2][4] && !reasons[2][0] && !reasons[2][1] &&
+                     !reasons[2][2] && !reasons[2][3],
+                 "the expired grant's exclusions all say validity");
         SB_CHECK(!reasons[1][0] && reasons[1][1] && reasons[1][2] &&
                      !reasons[1][3],
                  "city exclusions: no objection %d, consent-withdrawn %d, "
