@@ -136,6 +136,20 @@ static sb_err_t sb_acls_for(sb_acl_set_t *out, const json_t *principals,
         return SB_OK;
 }
 
+json_t *sb_acl_audit_entry(const char *author, const sb_acl_t *acl,
+                           const char *change)
+{
+        return json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "op",
+            "acl.change", "author", author, "change", change, "principal",
+            acl->principal, "resource_type",
+            rd_kafka_ResourceType_name(acl->restype), "resource_name",
+            acl->name, "pattern",
+            rd_kafka_ResourcePatternType_name(acl->pattern), "operation",
+            rd_kafka_AclOperation_name(acl->op), "permission",
+            rd_kafka_AclPermissionType_name(acl->perm), "host", acl->host);
+}
+
 static const rd_kafka_AclOperation_t sb_ops_read[] = {
     RD_KAFKA_ACL_OPERATION_READ, RD_KAFKA_ACL_OPERATION_DESCRIBE,
     RD_KAFKA_ACL_OPERATION_UNKNOWN};
@@ -182,8 +196,9 @@ sb_err_t sb_acls_desired(const sb_platform_t *pf, sb_acl_set_t *out,
             sb_acls_for(out, gw, TXNID, "sb-gateway-", PREF, NULL, sb_ops_txn);
         fail |= sb_acls_for(out, gw, TOPIC, "_sb.quarantine", LIT, NULL,
                             sb_ops_write);
-        fail |=
-            sb_acls_for(out, gw, TOPIC, "_sb.audit", LIT, NULL, sb_ops_write);
+        /* READ too: the gateway reads _sb.audit only to resume its own
+         * hash chain after a restart (common/audit_kafka.h). */
+        fail |= sb_acls_for(out, gw, TOPIC, "_sb.audit", LIT, NULL, sb_ops_rw);
         fail |=
             sb_acls_for(out, gw, TOPIC, "_sb.alerts", LIT, NULL, sb_ops_write);
         fail |=

@@ -55,6 +55,16 @@ sb_err_t sb_acl_set_add(sb_acl_set_t *set, rd_kafka_ResourceType_t restype,
 /* "ALLOW User:x READ TOPIC sb.out.x.y (literal) from 203.0.113.7" */
 void sb_acl_format(const sb_acl_t *acl, char *buf, size_t size);
 
+/*
+ * The _sb.audit entry of one ACL `change` ("created" or "deleted") made
+ * by `author`, before it is chained (admin/auditlog.h); a new reference,
+ * NULL when out of memory:
+ * {"op": "acl.change", "author", "change", "principal", "resource_type",
+ *  "resource_name", "pattern", "operation", "permission", "host"}.
+ */
+json_t *sb_acl_audit_entry(const char *author, const sb_acl_t *acl,
+                           const char *change);
+
 /* The ACLs the platform and its approved grants imply. */
 sb_err_t sb_acls_desired(const sb_platform_t *pf, sb_acl_set_t *out,
                          char *errstr, size_t errstr_size);

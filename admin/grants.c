@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
+#include "audit_kafka.h"
 #include "envelope.h"
 #include "grant.h"
 #include "log.h"
@@ -17,6 +19,9 @@ struct sb_grantadm_s {
         sb_reader_t *reader;
         rd_kafka_t *producer; /* transactional; made by sb_grantadm_writer() */
         char source[300];     /* sharebus://admin/<client_id> */
+        /* The audit chain of SB_GRANTS_TXN_ID, made with the producer. */
+        sb_audit_chain_t *chain;
+        sb_signkey_t *audit_key; /* NULL: linked, not signed */
 };
 
 static const char *sb_gs_str(const json_t *o, const char *key)
@@ -601,21 +606,16 @@ char *sb_grant_value(const json_t *grant)
         return json_dumps(grant, JSON_COMPACT | JSON_SORT_KEYS);
 }
 
-char *sb_grant_audit_entry(const char *author, const char *id,
-                           const json_t *grant, const char *change,
-                           int64_t at_ms)
+json_t *sb_grant_audit_entry(const char *author, const char *id,
+                             const json_t *grant, const char *change,
+                             int64_t at_ms)
 {
-        json_t *e;
-        char *s;
-
-        e = json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:I}", "op",
-                      "grant.change", "author", author, "grant_id", id,
-                      "reuser", sb_gs_str(grant, "reuser"), "dataset",
-                      sb_gs_str(grant, "dataset"), "change", change, "status",
-                      sb_gs_str(grant, "status"), "at", (json_int_t)at_ms);
-        s = e ? json_dumps(e, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-        json_decref(e);
-        return s;
+        return json_pack("{s:s, s:s, s:s, s:s?, s:s?, s:s, s:s?, s:I}", "op",
+                         "grant.change", "author", author, "grant_id", id,
+                         "reuser", sb_gs_str(grant, "reuser"), "dataset",
+                         sb_gs_str(grant, "dataset"), "change", change,
+                         "status", sb_gs_str(grant, "status"), "at",
+                         (json_int_t)at_ms);
 }
 
 sb_err_t sb_grant_revocation(const char *id, const sb_grant_state_t *st,
@@ -702,7 +702,46 @@ void sb_grantadm_destroy(sb_grantadm_t *gs)
         if (gs->producer)
                 rd_kafka_destroy(gs->producer);
         sb_reader_destroy(gs->reader);
+        sb_audit_chain_destroy(gs->chain);
+        sb_signkey_destroy(gs->audit_key);
         free(gs);
+}
+
+/*
+ * The audit chain of the grants writer (chain id SB_GRANTS_TXN_ID), where
+ * it stands on _sb.audit now that init_transactions() fenced every earlier
+ * writer.
+ */
+static sb_err_t sb_grants_chain(sb_grantadm_t *gs, char *errstr,
+                                size_t errstr_size)
+{
+        char client_id[300];
+        sb_err_t err;
+        int due; /* each publication ends with a checkpoint anyway */
+
+        if (!gs->chain) {
+                if ((err = sb_crypto_init(errstr, errstr_size)))
+                        return err;
+                if (gs->cfg->audit_key_file &&
+                    (err =
+                         sb_signkey_load(gs->cfg->audit_key_file,
+                                         &gs->audit_key, errstr, errstr_size)))
+                        return err;
+                if (!gs->audit_key)
+                        sb_log(SB_LOG_WARN, "ADMIN",
+                               "no audit_key_file in the admin config: the "
+                               "audit chain '%s' is linked but no checkpoint "
+                               "is signed",
+                               SB_GRANTS_TXN_ID);
+                gs->chain = sb_audit_chain_new(SB_GRANTS_TXN_ID, gs->audit_key,
+                                               0, errstr, errstr_size);
+                if (!gs->chain)
+                        return SB_ERR_NOMEM;
+        }
+        snprintf(client_id, sizeof(client_id), "%s-audit", gs->cfg->client_id);
+        return sb_audit_kafka_resume(
+            gs->chain, SB_GRANTS_TXN_ID, &gs->cfg->kafka, client_id, client_id,
+            (int)gs->cfg->timeout_ms, &due, errstr, errstr_size);
 }
 
 sb_err_t sb_grantadm_writer(sb_grantadm_t *gs, char *errstr, size_t errstr_size)
@@ -710,6 +749,7 @@ sb_err_t sb_grantadm_writer(sb_grantadm_t *gs, char *errstr, size_t errstr_size)
         rd_kafka_conf_t *conf;
         rd_kafka_error_t *kerr;
         char kerrstr[512], msg_timeout[32], txn_timeout[32];
+        sb_err_t err;
 
         if (gs->producer)
                 return SB_OK;
@@ -753,7 +793,11 @@ sb_err_t sb_grantadm_writer(sb_grantadm_t *gs, char *errstr, size_t errstr_size)
                 gs->producer = NULL;
                 return SB_ERR_KAFKA;
         }
-        return SB_OK;
+        if ((err = sb_grants_chain(gs, errstr, errstr_size))) {
+                rd_kafka_destroy(gs->producer);
+                gs->producer = NULL;
+        }
+        return err;
 }
 
 /* Partitions of `topic`; SB_ERR_NOT_FOUND when it does not exist. */
@@ -899,6 +943,38 @@ static sb_err_t sb_grants_produce(sb_grantadm_t *gs, const char *topic,
         return SB_OK;
 }
 
+/* A checkpoint of the audit chain (`text`, borrowed), keyed by the chain
+ * id, in the open transaction. */
+static sb_err_t sb_grants_produce_audit(sb_grantadm_t *gs, const char *text,
+                                        char *errstr, size_t errstr_size)
+{
+        rd_kafka_headers_t *h = rd_kafka_headers_new(1);
+
+        if (!h)
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        rd_kafka_header_add(h, "content-type", -1, "application/json", -1);
+        return sb_grants_produce(gs, SB_GRANTS_AUDIT_TOPIC, SB_GRANTS_TXN_ID,
+                                 text, h, errstr, errstr_size);
+}
+
+/* A checkpoint covering the chain so far, when there is a key and
+ * something new to cover. */
+static sb_err_t sb_grants_checkpoint(sb_grantadm_t *gs, char *errstr,
+                                     size_t errstr_size)
+{
+        char *cp = NULL;
+        sb_err_t err;
+
+        if (!gs->audit_key)
+                return SB_OK;
+        err = sb_audit_chain_checkpoint(gs->chain, &cp, errstr, errstr_size);
+        if (!err && cp)
+                err = sb_grants_produce_audit(gs, cp, errstr, errstr_size);
+        free(cp);
+        return err;
+}
+
 /* One grant version and its audit entry, in the open transaction. */
 static sb_err_t sb_grants_produce_one(sb_grantadm_t *gs,
                                       const sb_grant_pub_t *p, const char *at,
@@ -906,17 +982,21 @@ static sb_err_t sb_grants_produce_one(sb_grantadm_t *gs,
                                       size_t errstr_size)
 {
         char *value = sb_grant_value(p->json);
-        char *entry =
+        json_t *e =
             sb_grant_audit_entry(gs->source, p->id, p->json, p->change, at_ms);
         rd_kafka_headers_t *h = rd_kafka_headers_new(4);
         rd_kafka_headers_t *ah = rd_kafka_headers_new(1);
+        char *entry = NULL, *cp = NULL;
         sb_err_t err;
 
-        if (!value || !entry || !h || !ah) {
+        if (!value || !e || !h || !ah) {
                 err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                 "out of memory");
                 goto done;
         }
+        if ((err = sb_audit_chain_append(gs->chain, e, &entry, &cp, errstr,
+                                         errstr_size)))
+                goto done;
         rd_kafka_header_add(h, "content-type", -1, "application/json", -1);
         if (p->origin)
                 rd_kafka_header_add(h, SB_GRANTS_HDR_ORIGIN, -1, p->origin, -1);
@@ -930,13 +1010,17 @@ static sb_err_t sb_grants_produce_one(sb_grantadm_t *gs,
                 err = sb_grants_produce(gs, SB_GRANTS_AUDIT_TOPIC, p->id, entry,
                                         ah, errstr, errstr_size);
         ah = NULL;
+        if (!err && cp)
+                err = sb_grants_produce_audit(gs, cp, errstr, errstr_size);
 done:
         if (h)
                 rd_kafka_headers_destroy(h);
         if (ah)
                 rd_kafka_headers_destroy(ah);
+        json_decref(e);
         free(value);
         free(entry);
+        free(cp);
         return err;
 }
 
@@ -944,6 +1028,7 @@ static void sb_grants_abort(sb_grantadm_t *gs)
 {
         rd_kafka_error_t *kerr;
 
+        sb_audit_chain_rollback(gs->chain);
         kerr =
             rd_kafka_abort_transaction(gs->producer, (int)gs->cfg->timeout_ms);
         if (kerr) {
@@ -977,9 +1062,14 @@ static sb_err_t sb_grants_txn(sb_grantadm_t *gs, const sb_grant_pub_t *pubs,
                 rd_kafka_error_destroy(kerr);
                 return SB_ERR_KAFKA;
         }
+        sb_audit_chain_mark(gs->chain);
         for (i = 0; i < cnt && !err; i++)
                 err = sb_grants_produce_one(gs, &pubs[i], at, at_ms, errstr,
                                             errstr_size);
+        /* Each publication ends with a checkpoint, which also covers what
+         * an earlier run left uncovered. */
+        if (!err)
+                err = sb_grants_checkpoint(gs, errstr, errstr_size);
         if (err) {
                 sb_grants_abort(gs);
                 return err;

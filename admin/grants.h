@@ -160,13 +160,14 @@ sb_err_t sb_grant_revocation(const char *id, const sb_grant_state_t *st,
 char *sb_grant_value(const json_t *grant);
 
 /*
- * The _sb.audit entry of one change (compact JSON; the caller frees it):
+ * The _sb.audit entry of one change, before it is chained (a new
+ * reference; NULL when out of memory):
  * {"op": "grant.change", "author", "grant_id", "reuser", "dataset",
  *  "change", "status", "at"}.
  */
-char *sb_grant_audit_entry(const char *author, const char *id,
-                           const json_t *grant, const char *change,
-                           int64_t at_ms);
+json_t *sb_grant_audit_entry(const char *author, const char *id,
+                             const json_t *grant, const char *change,
+                             int64_t at_ms);
 
 /* One grant version to publish. */
 typedef struct sb_grant_pub_s {
@@ -190,7 +191,10 @@ void sb_grantadm_destroy(sb_grantadm_t *gs);
  * Makes the transactional producer (transactional.id sb-admin-grants) and
  * initialises its transactions, which fences any earlier writer and ends
  * its open transaction; call it before sb_grantadm_read() so that the read
- * sees everything an earlier apply committed.
+ * sees everything an earlier apply committed. Then reads back where the
+ * audit chain of that transactional id stands on _sb.audit, to continue it
+ * (common/audit_kafka.h), and loads the config's audit_key_file, which
+ * signs a checkpoint at the end of each publication.
  */
 sb_err_t sb_grantadm_writer(sb_grantadm_t *gs, char *errstr,
                             size_t errstr_size);
@@ -204,8 +208,9 @@ sb_err_t sb_grantadm_read(sb_grantadm_t *gs, sb_grant_state_t *st, char *errstr,
                           size_t errstr_size);
 
 /*
- * Publishes `pubs` to _sb.grants and one audit entry each to _sb.audit, all
- * in one transaction, at `at_ms` (ce_time, "at"). On an error nothing is
+ * Publishes `pubs` to _sb.grants and one audit entry each to _sb.audit
+ * (chained, then a checkpoint when there is an audit key), all in one
+ * transaction, at `at_ms` (ce_time, "at"). On an error nothing is
  * published, except when the commit's outcome is unknown (a timeout), which
  * the error says.
  */

@@ -30,6 +30,13 @@ const sb_config_field_t sb_admin_cfg_table[] = {
      "`--deadline` overrides it). GDPR art. 12(3) gives the controller one "
      "month to answer the person, everything included, so a machine "
      "receipt's deadline is much shorter"},
+    {"audit_key_file", SB_CFG_STRING, offsetof(sb_admin_cfg_t, audit_key_file),
+     0, NULL, 0, 0, NULL,
+     "Ed25519 secret key file (sharebus keys generate, mode 0600) that "
+     "signs the checkpoints of the admin commands' chains on _sb.audit "
+     "(`admin grants apply` and `revoke`, `admin acls apply`); its public "
+     "key goes in the platform's "
+     "audit_keys. Without it their chain is linked but unsigned"},
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 

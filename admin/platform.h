@@ -29,6 +29,7 @@ typedef struct sb_admin_cfg_s {
         char *platform;
         long long timeout_ms;
         long long receipt_deadline_ms;
+        char *audit_key_file;
 } sb_admin_cfg_t;
 
 extern const sb_config_field_t sb_admin_cfg_table[];

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "acls.h"
+#include "auditlog.h"
 #include "cli.h"
 #include "kadmin.h"
 #include "log.h"
@@ -168,6 +169,50 @@ static sb_err_t sb_admin_acl_plan(sb_admin_ctx_t *ctx, sb_acl_plan_t *plan)
         return err;
 }
 
+/* The transactional id, and audit chain id, of `admin acls apply`. */
+#define SB_ACLS_TXN_ID "sb-admin-acls"
+
+/*
+ * One chained acl.change entry on _sb.audit per ACL `plan` created or
+ * deleted (CNIL R4.3-12: who changed which access, when), written once
+ * the Admin API made the changes: they are not Kafka messages, so they
+ * cannot share a transaction with their entries.
+ */
+static sb_err_t sb_admin_acl_audit(sb_admin_ctx_t *ctx,
+                                   const sb_acl_plan_t *plan)
+{
+        json_t *entries = json_array();
+        sb_auditlog_t *al = NULL;
+        char author[300];
+        sb_err_t err = SB_OK;
+        size_t i;
+
+        snprintf(author, sizeof(author), "sharebus://admin/%s",
+                 ctx->cfg.client_id);
+        for (i = 0; entries && i < plan->create.cnt; i++)
+                if (json_array_append_new(
+                        entries, sb_acl_audit_entry(author, &plan->create.v[i],
+                                                    "created")))
+                        break;
+        for (i = 0; entries && i < plan->remove.cnt; i++)
+                if (json_array_append_new(
+                        entries, sb_acl_audit_entry(author, &plan->remove.v[i],
+                                                    "deleted")))
+                        break;
+        if (json_array_size(entries) != plan->create.cnt + plan->remove.cnt)
+                err = sb_seterr(ctx->errstr, sizeof(ctx->errstr), SB_ERR_NOMEM,
+                                "out of memory");
+        if (!err && !(al = sb_auditlog_new(&ctx->cfg, SB_ACLS_TXN_ID,
+                                           ctx->errstr, sizeof(ctx->errstr))))
+                err = SB_ERR_KAFKA;
+        if (!err)
+                err = sb_auditlog_write(al, entries, ctx->errstr,
+                                        sizeof(ctx->errstr));
+        sb_auditlog_destroy(al);
+        json_decref(entries);
+        return err;
+}
+
 int sb_admin_cmd_acls(int argc, char **argv)
 {
         sb_acl_plan_t plan;
@@ -197,6 +242,16 @@ int sb_admin_cmd_acls(int argc, char **argv)
                 sb_log(SB_LOG_NOTICE, "ADMIN",
                        "ACLs applied: %zu created, %zu deleted",
                        plan.create.cnt, plan.remove.cnt);
+                if (sb_admin_acl_audit(&ctx, &plan)) {
+                        fprintf(stderr,
+                                "sharebus admin acls: the ACLs were applied, "
+                                "but their acl.change entries are not on "
+                                "_sb.audit: %s\n",
+                                ctx.errstr);
+                        sb_acl_plan_release(&plan);
+                        sb_admin_close(&ctx);
+                        return SB_EXIT_ERROR;
+                }
                 sb_acl_plan_release(&plan);
                 if (sb_admin_acl_plan(&ctx, &plan)) {
                         fprintf(stderr, "sharebus admin acls: %s\n",

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audit.h"
+#include "audit_kafka.h"
 #include "envelope.h"
 #include "grant.h"
 #include "grantfeed.h"
@@ -64,6 +66,14 @@ const sb_config_field_t sb_gateway_cfg_table[] = {
       "Ed25519 secret key file (mode 0600) that signs every message of the "
       "reuser streams, by batches; reuser agents verify with its public "
       "key. Required unless kafka.insecure_dev"),
+    F(audit_key_file, SB_CFG_STRING, 0, NULL, 0, 0,
+      "Ed25519 secret key file (sharebus keys generate, mode 0600) that "
+      "signs the checkpoints of the gateway's chain on _sb.audit; its "
+      "public key goes in the platform's audit_keys. Without it the chain "
+      "is linked but unsigned (a warning at start)"),
+    F(audit_checkpoint_every, SB_CFG_INT, 0, "100", 1, 1000000,
+      "Write a signed checkpoint of the audit chain every this many "
+      "entries (and on close)"),
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 #undef F
@@ -77,6 +87,7 @@ typedef struct sb_gw_grant_s {
          * sb_tags JSON object, after "collected_at": made once. */
         char *tags_rest;
         int64_t history_ms; /* history_days in ms, 0: no limit */
+        json_t *fields;     /* output field names, sorted, for the audit */
 } sb_gw_grant_t;
 
 typedef struct sb_gw_dataset_s {
@@ -90,7 +101,24 @@ typedef struct sb_gw_dataset_s {
         sb_state_t *state;
         sb_keyring_t *holder_keys; /* NULL: inputs not verified */
         sb_seal_verifier_t *verifier;
+        sb_pseudonymiser_t *audit_ps; /* subjects' audit pseudonyms */
 } sb_gw_dataset_t;
+
+/*
+ * What one transaction delivered to a grant, or kept from it for one
+ * reason, for its "delivery" or "exclusion" audit entries: written just
+ * before the commit, dropped on abort.
+ */
+typedef struct sb_gw_tally_s {
+        const sb_gw_dataset_t *d;
+        const sb_gw_grant_t *gg;
+        const char *reason; /* NULL: delivered */
+        json_t *subjects;   /* audit pseudonym -> [records, bytes] */
+        int64_t first_at, last_at;
+} sb_gw_tally_t;
+
+/* Subjects per delivery or exclusion entry, at most. */
+#define SB_GW_AUDIT_SUBJECTS_MAX 1000
 
 struct sb_gateway_s {
         const sb_gateway_cfg_t *cfg;
@@ -124,6 +152,15 @@ struct sb_gateway_s {
         sb_buf_t buf;
         sb_gateway_stats_t stats;
         char source[256];
+        /* The audit chain (common/audit.h), named by txid. */
+        sb_audit_chain_t *chain;
+        sb_signkey_t *audit_key; /* NULL: linked, not signed */
+        int checkpoint_due;      /* one goes in the next transaction */
+        sb_gw_tally_t *tally;
+        size_t tally_cnt, tally_cap;
+        const sb_gw_dataset_t *aps_d; /* last audit pseudonym computed */
+        char aps_subject[256];
+        char aps[SB_PSEUDONYM_HEXLEN + 1];
 };
 
 static void sb_gw_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
@@ -141,6 +178,10 @@ static void sb_gw_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
 static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr,
                              size_t errstr_size);
 static void sb_gw_abort(sb_gateway_t *gw, int rewind);
+static void sb_gw_audit_begin(sb_gateway_t *gw);
+static void sb_gw_audit_abort(sb_gateway_t *gw);
+static sb_err_t sb_gw_audit_resume(sb_gateway_t *gw, char *errstr,
+                                   size_t errstr_size);
 
 static sb_gw_dataset_t *sb_gw_dataset_of(sb_gateway_t *gw, const char *topic)
 {
@@ -402,6 +443,7 @@ static void sb_gw_drop_grants(sb_gateway_t *gw)
                         avro_value_decref(&gg->out);
                 sb_pseudonymiser_destroy(gg->ps);
                 free(gg->tags_rest);
+                json_decref(gg->fields);
         }
         free(gw->gw_grants);
         gw->gw_grants = NULL;
@@ -413,6 +455,39 @@ static void sb_gw_drop_grants(sb_gateway_t *gw)
                 gw->datasets[i].grants = NULL;
                 gw->datasets[i].grant_cnt = 0;
         }
+}
+
+static int sb_gw_strcmp_p(const void *a, const void *b)
+{
+        return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The names of the fields a grant shares (its output schema's), sorted,
+ * as a new JSON array: the "fields" of its delivery audit entries. */
+static json_t *sb_gw_out_fields(const sb_grant_t *g)
+{
+        const json_t *fields = json_object_get(g->out->json, "fields"), *f;
+        size_t i, n = json_array_size(fields);
+        const char **names = calloc(n ? n : 1, sizeof(*names));
+        json_t *out = json_array();
+
+        if (!names || !out)
+                goto fail;
+        json_array_foreach(fields, i, f) names[i] =
+            json_string_value(json_object_get(f, "name"));
+        for (i = 0; i < n; i++)
+                if (!names[i])
+                        goto fail;
+        qsort(names, n, sizeof(*names), sb_gw_strcmp_p);
+        for (i = 0; i < n; i++)
+                if (json_array_append_new(out, json_string(names[i])))
+                        goto fail;
+        free(names);
+        return out;
+fail:
+        free(names);
+        json_decref(out);
+        return NULL;
 }
 
 /*
@@ -438,7 +513,8 @@ static sb_err_t sb_gw_install_grants(sb_gateway_t *gw, sb_grant_t **grants,
                 gg->grant = grants[i];
                 gg->ps = sb_pseudonymiser_new(gw->key, gg->grant->reuser,
                                               gg->grant->dataset);
-                if (!gg->ps || sb_gw_grant_tags(gg))
+                if (!gg->ps || sb_gw_grant_tags(gg) ||
+                    !(gg->fields = sb_gw_out_fields(gg->grant)))
                         return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                          "out of memory");
                 if (sb_schema_value_new(gg->grant->out, &gg->out, errstr,
@@ -510,7 +586,10 @@ static sb_err_t sb_gw_load(sb_gateway_t *gw, char *errstr, size_t errstr_size)
 
                 d->name = strdup(json_string_value(ds));
                 d->state = sb_state_new();
-                if (!d->name || !d->state ||
+                d->audit_ps = d->name
+                                  ? sb_audit_pseudonymiser_new(gw->key, d->name)
+                                  : NULL;
+                if (!d->name || !d->state || !d->audit_ps ||
                     asprintf(&d->topic, "sb.in.%s", d->name) == -1 ||
                     asprintf(&d->state_topic, "_sb.state.%s", d->name) == -1) {
                         return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
@@ -545,6 +624,8 @@ static sb_err_t sb_gw_load(sb_gateway_t *gw, char *errstr, size_t errstr_size)
             sb_grantfeed_catch_up(gw->feed, (int)cfg->restore_timeout_ms,
                                   errstr, errstr_size))
                 return SB_ERR_KAFKA;
+        /* Only the changes applied while running are audited. */
+        json_decref(sb_grantfeed_changes(gw->feed));
         return sb_gw_reload_grants(gw, errstr, errstr_size);
 }
 
@@ -593,7 +674,8 @@ static sb_err_t sb_gw_producer_new(sb_gateway_t *gw, char *errstr,
                 rd_kafka_error_destroy(kerr);
                 return SB_ERR_KAFKA;
         }
-        return SB_OK;
+        /* Fenced: the chain's last entries are settled, read them back. */
+        return sb_gw_audit_resume(gw, errstr, errstr_size);
 }
 
 /*
@@ -792,6 +874,23 @@ sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
                                errstr_size)) {
                 goto fail;
         }
+        if (cfg->audit_key_file) {
+                if (sb_signkey_load(cfg->audit_key_file, &gw->audit_key, errstr,
+                                    errstr_size))
+                        goto fail;
+        } else {
+                sb_log(SB_LOG_WARN, "GATEWAY",
+                       "no audit_key_file: the audit chain '%s' is linked "
+                       "but no checkpoint is signed; set audit_key_file "
+                       "(sharebus keys generate) and declare its public key "
+                       "in the platform's audit_keys",
+                       gw->txid);
+        }
+        gw->chain = sb_audit_chain_new(gw->txid, gw->audit_key,
+                                       (int)cfg->audit_checkpoint_every, errstr,
+                                       errstr_size);
+        if (!gw->chain)
+                goto fail;
         if (sb_gw_load(gw, errstr, errstr_size) ||
             sb_gw_load_signing(gw, errstr, errstr_size) ||
             sb_gw_restorer_new(gw, errstr, errstr_size) ||
@@ -863,6 +962,7 @@ static sb_err_t sb_gw_begin(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         gw->txn_msgs = 0;
         gw->txn_failed = 0;
         gw->txn_start_ms = sb_now_ms();
+        sb_gw_audit_begin(gw);
         return SB_OK;
 }
 
@@ -912,6 +1012,7 @@ static void sb_gw_abort(sb_gateway_t *gw, int rewind)
         }
         for (i = 0; i < gw->dataset_cnt; i++)
                 sb_state_rollback(gw->datasets[i].state);
+        sb_gw_audit_abort(gw);
         gw->in_txn = 0;
         gw->stats.aborts++;
         if (rewind)
@@ -939,6 +1040,7 @@ static sb_err_t sb_gw_resync(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         rd_kafka_destroy(gw->producer);
         gw->producer = NULL;
         gw->in_txn = 0;
+        sb_gw_audit_abort(gw); /* the producer reads the chain back */
         for (i = 0; i < gw->dataset_cnt; i++) {
                 sb_state_rollback(gw->datasets[i].state);
                 sb_state_drop_partition(gw->datasets[i].state, -1);
@@ -1026,6 +1128,347 @@ static void sb_gw_produce(sb_gateway_t *gw, const char *topic,
                 snprintf(gw->txn_err, sizeof(gw->txn_err), "out of memory");
 }
 
+/*
+ * Audit (DESIGN.md §9; CNIL R4.3-12, R4.3-13, R4.3-15, R5.4-18): every
+ * entry of the gateway goes into its hash chain (common/audit.h), named by
+ * its transactional.id, in the transaction whose work it records, so an
+ * aborted transaction leaves no entry either. Entries name subjects only by
+ * their audit pseudonym, never by their id.
+ */
+
+static void sb_gw_txn_fail(sb_gateway_t *gw, const char *why)
+{
+        if (!gw->txn_failed++)
+                snprintf(gw->txn_err, sizeof(gw->txn_err), "%s", why);
+}
+
+/* Produces an entry's text keyed `key`, then the checkpoint that follows
+ * it, if any, keyed by the chain id; frees both. */
+static void sb_gw_audit_produce(sb_gateway_t *gw, const char *key, char *text,
+                                char *cp)
+{
+        if (text)
+                sb_gw_produce(gw, SB_AUDIT_TOPIC, RD_KAFKA_PARTITION_UA, key,
+                              strlen(key), text, strlen(text), NULL);
+        if (cp)
+                sb_gw_produce(gw, SB_AUDIT_TOPIC, RD_KAFKA_PARTITION_UA,
+                              gw->txid, strlen(gw->txid), cp, strlen(cp), NULL);
+        free(text);
+        free(cp);
+}
+
+/* Chains entry `e` (taken; NULL means out of memory) and produces it in the
+ * open transaction, keyed `key` (NULL: the chain id). */
+static void sb_gw_audit(sb_gateway_t *gw, json_t *e, const char *key)
+{
+        char *text = NULL, *cp = NULL, why[512];
+
+        if (!e) {
+                sb_gw_txn_fail(gw, "audit: out of memory");
+                return;
+        }
+        if (sb_audit_chain_append(gw->chain, e, &text, &cp, why, sizeof(why)))
+                sb_gw_txn_fail(gw, why);
+        else
+                sb_gw_audit_produce(gw, key ? key : gw->txid, text, cp);
+        json_decref(e);
+}
+
+/* A signed checkpoint of everything chained so far, when there is a key and
+ * something new to cover. */
+static void sb_gw_audit_checkpoint(sb_gateway_t *gw)
+{
+        char *cp = NULL, why[512];
+
+        if (!gw->audit_key)
+                return;
+        if (sb_audit_chain_checkpoint(gw->chain, &cp, why, sizeof(why)))
+                sb_gw_txn_fail(gw, why);
+        else
+                sb_gw_audit_produce(gw, gw->txid, NULL, cp);
+}
+
+static void sb_gw_tally_clear(sb_gateway_t *gw)
+{
+        size_t i;
+
+        for (i = 0; i < gw->tally_cnt; i++)
+                json_decref(gw->tally[i].subjects);
+        gw->tally_cnt = 0;
+}
+
+/* After rd_kafka_begin_transaction(). */
+static void sb_gw_audit_begin(sb_gateway_t *gw)
+{
+        sb_audit_chain_mark(gw->chain);
+        sb_gw_tally_clear(gw);
+        if (gw->checkpoint_due)
+                sb_gw_audit_checkpoint(gw);
+}
+
+/* After rd_kafka_abort_transaction(): nothing of it was written. */
+static void sb_gw_audit_abort(sb_gateway_t *gw)
+{
+        sb_audit_chain_rollback(gw->chain);
+        sb_gw_tally_clear(gw);
+}
+
+/*
+ * Where the chain stands on _sb.audit, after init_transactions() fenced the
+ * previous producer of this transactional.id (at start, and after a commit
+ * of unknown outcome). When entries follow the last checkpoint, the first
+ * transaction writes one.
+ */
+static sb_err_t sb_gw_audit_resume(sb_gateway_t *gw, char *errstr,
+                                   size_t errstr_size)
+{
+        char client_id[300];
+        int due = 0;
+        sb_err_t err;
+
+        snprintf(client_id, sizeof(client_id), "%s-audit", gw->cfg->client_id);
+        sb_gw_tally_clear(gw);
+        err = sb_audit_kafka_resume(
+            gw->chain, gw->txid, &gw->cfg->kafka, client_id, gw->cfg->group_id,
+            (int)gw->cfg->restore_timeout_ms, &due, errstr, errstr_size);
+        if (err)
+                return err;
+        gw->checkpoint_due = due;
+        sb_log(SB_LOG_INFO, "GATEWAY",
+               "audit chain '%s' continues after seq %" PRId64 "%s", gw->txid,
+               sb_audit_chain_seq(gw->chain),
+               due ? "; a checkpoint first" : "");
+        return SB_OK;
+}
+
+/* The audit pseudonym of `subject` (at most 255 bytes) in dataset `d`;
+ * valid until the next call. */
+static const char *sb_gw_audit_ps(sb_gateway_t *gw, const sb_gw_dataset_t *d,
+                                  const char *subject)
+{
+        if (gw->aps_d != d || strcmp(gw->aps_subject, subject)) {
+                sb_pseudonymise(d->audit_ps, subject, strlen(subject), gw->aps);
+                snprintf(gw->aps_subject, sizeof(gw->aps_subject), "%s",
+                         subject);
+                gw->aps_d = d;
+        }
+        return gw->aps;
+}
+
+static sb_gw_tally_t *sb_gw_tally_of(sb_gateway_t *gw, const sb_gw_dataset_t *d,
+                                     const sb_gw_grant_t *gg,
+                                     const char *reason)
+{
+        sb_gw_tally_t *t;
+        size_t i;
+
+        for (i = 0; i < gw->tally_cnt; i++) {
+                t = &gw->tally[i];
+                if (t->gg == gg && t->d == d &&
+                    (t->reason == reason ||
+                     (t->reason && reason && !strcmp(t->reason, reason))))
+                        return t;
+        }
+        if (gw->tally_cnt == gw->tally_cap) {
+                size_t cap = gw->tally_cap ? 2 * gw->tally_cap : 16;
+
+                t = realloc(gw->tally, cap * sizeof(*t));
+                if (!t)
+                        return NULL;
+                gw->tally = t;
+                gw->tally_cap = cap;
+        }
+        t = &gw->tally[gw->tally_cnt];
+        memset(t, 0, sizeof(*t));
+        if (!(t->subjects = json_object()))
+                return NULL;
+        t->d = d;
+        t->gg = gg;
+        t->reason = reason;
+        gw->tally_cnt++;
+        return t;
+}
+
+/*
+ * Counts a record of `subject` delivered to grant `gg` (reason NULL;
+ * `bytes`: its output value's size) or kept from it for `reason`
+ * ("objection", "consent-withdrawn", "restriction", "history",
+ * "validity"), for the entries sb_gw_audit_tallies() writes.
+ */
+static void sb_gw_tally(sb_gateway_t *gw, const sb_gw_dataset_t *d,
+                        const sb_gw_grant_t *gg, const char *reason,
+                        const char *subject, size_t bytes)
+{
+        sb_gw_tally_t *t = sb_gw_tally_of(gw, d, gg, reason);
+        int64_t now = sb_now_ms();
+        const char *ps;
+        json_t *c;
+
+        if (!t) {
+                sb_gw_txn_fail(gw, "audit: out of memory");
+                return;
+        }
+        ps = sb_gw_audit_ps(gw, d, subject);
+        c = json_object_get(t->subjects, ps);
+        if (!c && json_object_set_new(
+                      t->subjects, ps,
+                      c = json_pack("[I,I]", (json_int_t)0, (json_int_t)0))) {
+                sb_gw_txn_fail(gw, "audit: out of memory");
+                return;
+        }
+        json_integer_set(json_array_get(c, 0),
+                         json_integer_value(json_array_get(c, 0)) + 1);
+        json_integer_set(json_array_get(c, 1),
+                         json_integer_value(json_array_get(c, 1)) +
+                             (json_int_t)bytes);
+        if (!t->first_at)
+                t->first_at = now;
+        t->last_at = now;
+}
+
+/* One delivery or exclusion entry for subjects keys[0..n) of `t`. */
+static json_t *sb_gw_tally_entry(sb_gateway_t *gw, const sb_gw_tally_t *t,
+                                 const char **keys, size_t n)
+{
+        const sb_grant_t *g = t->gg->grant;
+        json_t *subjects = json_array(), *c;
+        json_int_t records = 0, bytes = 0;
+        size_t i;
+
+        if (!subjects)
+                return NULL;
+        for (i = 0; i < n; i++) {
+                c = json_object_get(t->subjects, keys[i]);
+                records += json_integer_value(json_array_get(c, 0));
+                bytes += json_integer_value(json_array_get(c, 1));
+                if (json_array_append_new(subjects, json_string(keys[i]))) {
+                        json_decref(subjects);
+                        return NULL;
+                }
+        }
+        if (t->reason)
+                return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:o}",
+                                 "op", "exclusion", "author", gw->source,
+                                 "dataset", t->d->name, "grant", g->id,
+                                 "reuser", g->reuser, "reason", t->reason,
+                                 "records", records, "subjects", subjects);
+        return json_pack(
+            "{s:s, s:s, s:s, s:s, s:s, s:O, s:s*, s:O, s:I, s:I, "
+            "s:o, s:I, s:I}",
+            "op", "delivery", "author", gw->source, "dataset", t->d->name,
+            "grant", g->id, "reuser", g->reuser, "purposes", g->purposes,
+            "legal_basis", g->legal_basis, "fields", t->gg->fields, "records",
+            records, "bytes", bytes, "subjects", subjects, "first_at",
+            (json_int_t)t->first_at, "last_at", (json_int_t)t->last_at);
+}
+
+/*
+ * The transaction's deliveries and exclusions, one entry per grant (and
+ * reason), each naming at most SB_GW_AUDIT_SUBJECTS_MAX subjects (sorted
+ * audit pseudonyms; more make several entries), just before the commit.
+ */
+static void sb_gw_audit_tallies(sb_gateway_t *gw)
+{
+        const char **keys;
+        const char *k;
+        json_t *v;
+        size_t i, n, off;
+
+        for (i = 0; i < gw->tally_cnt && !gw->txn_failed; i++) {
+                sb_gw_tally_t *t = &gw->tally[i];
+
+                n = json_object_size(t->subjects);
+                if (!n)
+                        continue;
+                if (!(keys = calloc(n, sizeof(*keys)))) {
+                        sb_gw_txn_fail(gw, "audit: out of memory");
+                        break;
+                }
+                off = 0;
+                json_object_foreach(t->subjects, k, v) keys[off++] = k;
+                qsort(keys, n, sizeof(*keys), sb_gw_strcmp_p);
+                for (off = 0; off < n; off += SB_GW_AUDIT_SUBJECTS_MAX)
+                        sb_gw_audit(
+                            gw,
+                            sb_gw_tally_entry(gw, t, keys + off,
+                                              n - off < SB_GW_AUDIT_SUBJECTS_MAX
+                                                  ? n - off
+                                                  : SB_GW_AUDIT_SUBJECTS_MAX),
+                            NULL);
+                free(keys);
+        }
+        sb_gw_tally_clear(gw);
+}
+
+/*
+ * Why the subject's state keeps grant `gg` from a record, or NULL: an
+ * objection, else a withdrawn consent (for one of its purposes), else a
+ * restriction, which a correction of what the reuser holds passes.
+ */
+static const char *sb_gw_blocked_by(const json_t *state,
+                                    const sb_gw_grant_t *gg, int correcting)
+{
+        if (sb_state_in_list(state, "o", gg->grant->purposes))
+                return "objection";
+        if (sb_state_in_list(state, "w", gg->grant->purposes))
+                return "consent-withdrawn";
+        if (sb_state_restricted(state) && !correcting)
+                return "restriction";
+        return NULL;
+}
+
+/*
+ * The grant changes read from grants_topic and applied (installed) just
+ * now, compared with the grant ids served before (`before`), in a new
+ * transaction: "new", "changed", "revoked", or "invalid" (a version left
+ * out: that grant shares nothing until a valid one comes).
+ */
+static sb_err_t sb_gw_audit_grants(sb_gateway_t *gw, const json_t *before,
+                                   const json_t *changes, char *errstr,
+                                   size_t errstr_size)
+{
+        const char *id, *change, *status;
+        const sb_grant_t *g;
+        sb_err_t err;
+        json_t *j;
+        size_t i;
+
+        if (json_object_size(changes) == 0)
+                return SB_OK;
+        if ((err = sb_gw_begin(gw, errstr, errstr_size)))
+                return err;
+        json_object_foreach((json_t *)changes, id, j)
+        {
+                for (i = 0, g = NULL; i < gw->grant_cnt && !g; i++)
+                        if (!strcmp(gw->grants[i]->id, id))
+                                g = gw->grants[i];
+                status = g ? g->status
+                           : json_string_value(json_object_get(j, "status"));
+                if (g && strcmp(g->status, "revoked"))
+                        change =
+                            json_object_get(before, id) ? "changed" : "new";
+                else if (g || json_is_null(j) ||
+                         (status && !strcmp(status, "revoked")))
+                        change = "revoked";
+                else
+                        change = "invalid";
+                sb_gw_audit(
+                    gw,
+                    json_pack(
+                        "{s:s, s:s, s:s, s:s*, s:s*, s:s*, s:s}", "op",
+                        "grant.apply", "author", gw->source, "grant", id,
+                        "reuser",
+                        g ? g->reuser
+                          : json_string_value(json_object_get(j, "reuser")),
+                        "dataset",
+                        g ? g->dataset
+                          : json_string_value(json_object_get(j, "dataset")),
+                        "status", status, "change", change),
+                    NULL);
+        }
+        return SB_OK;
+}
+
 typedef struct sb_gw_state_out_s {
         sb_gateway_t *gw;
         sb_gw_dataset_t *d;
@@ -1058,6 +1501,7 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         if (!gw->in_txn)
                 return SB_OK;
         sb_gw_seal(gw);
+        sb_gw_audit_tallies(gw);
         for (i = 0; i < gw->dataset_cnt && !gw->txn_failed; i++) {
                 sb_gw_state_out_t o = {gw, &gw->datasets[i]};
 
@@ -1095,6 +1539,7 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         if (!kerr) {
                 gw->in_txn = 0;
                 gw->stats.transactions++;
+                gw->checkpoint_due = 0;
                 for (i = 0; i < gw->dataset_cnt; i++)
                         sb_state_commit(gw->datasets[i].state);
                 return SB_OK;
@@ -1224,8 +1669,8 @@ static size_t sb_gw_record_key(char *key, size_t size, const char *ps,
  * subject while it is restricted, to correct what it holds (GDPR art. 19).
  */
 static void sb_gw_audit_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
-                               const sb_envelope_t *env, const json_t *purposes,
-                               json_t *notified);
+                               const sb_envelope_t *env, const char *subject,
+                               const json_t *purposes, json_t *notified);
 
 static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                          const rd_kafka_message_t *m, sb_envelope_t *env)
@@ -1296,15 +1741,19 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                 sb_gw_grant_t *gg = d->grants[i];
                 int received =
                     sb_state_received(state, gg->grant->reuser) != NULL;
+                const char *why;
                 json_t *s;
 
                 if (!sb_grant_active(gg->grant, now)) {
                         gw->stats.not_shared++;
+                        /* Approved, but outside its validity period. */
+                        if (!strcmp(gg->grant->status, "approved"))
+                                sb_gw_tally(gw, d, gg, "validity", subject, 0);
                         continue;
                 }
-                if (sb_state_objected(state, gg->grant->purposes) ||
-                    (sb_state_restricted(state) && !(rectify && received))) {
+                if ((why = sb_gw_blocked_by(state, gg, rectify && received))) {
                         gw->stats.excluded++;
+                        sb_gw_tally(gw, d, gg, why, subject, 0);
                         continue;
                 }
                 /* Historicity (R5.2-03): nothing older than the grant
@@ -1312,6 +1761,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                 if (gg->history_ms && event_ms < now - gg->history_ms &&
                     !(rectify && received)) {
                         gw->stats.too_old++;
+                        sb_gw_tally(gw, d, gg, "history", subject, 0);
                         continue;
                 }
                 sb_pseudonymise(gg->ps, subject, strlen(subject), ps);
@@ -1339,6 +1789,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                     sb_gw_record_key(key, sizeof(key), ps, record_id),
                     gw->buf.data, gw->buf.len,
                     sb_gw_tag(sb_envelope_headers(&out_env), gg, collected_at));
+                sb_gw_tally(gw, d, gg, NULL, subject, gw->buf.len);
                 if (!(s = sb_gw_touch(gw, d, subject, m->partition)) ||
                     sb_state_add_delivery(s, gg->grant->reuser, record_id)) {
                         if (!gw->txn_failed++)
@@ -1357,7 +1808,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                 }
         }
         if (rectify)
-                sb_gw_audit_rights(gw, d, env, NULL, notified);
+                sb_gw_audit_rights(gw, d, env, subject, NULL, notified);
         json_decref(notified);
 }
 
@@ -1439,28 +1890,21 @@ static void sb_gw_target_release(sb_gw_target_t *t)
         sb_pseudonymiser_destroy(t->own_ps);
 }
 
-/* Records one propagation on _sb.audit, in the same transaction. */
+/* Records one propagation on _sb.audit, in the same transaction, keyed
+ * by the event id (sharebus rights status looks it up by key). */
 static void sb_gw_audit_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
-                               const sb_envelope_t *env, const json_t *purposes,
-                               json_t *notified)
+                               const sb_envelope_t *env, const char *subject,
+                               const json_t *purposes, json_t *notified)
 {
-        json_t *e;
-        char *v;
-
-        e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:s, s:I}", "op",
+        sb_gw_audit(
+            gw,
+            json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:O, s:O, s:s}", "op",
                       "rights.propagate", "author", gw->source, "event_id",
                       env->id, "type", sb_event_type2str(env->type), "dataset",
-                      d->name, "purposes", purposes ? purposes : json_null(),
-                      "notified", notified, "requested_time", env->time, "at",
-                      (json_int_t)sb_now_ms());
-        v = e ? json_dumps(e, JSON_COMPACT) : NULL;
-        if (v)
-                sb_gw_produce(gw, SB_AUDIT_TOPIC, RD_KAFKA_PARTITION_UA,
-                              env->id, strlen(env->id), v, strlen(v), NULL);
-        else if (!gw->txn_failed++)
-                snprintf(gw->txn_err, sizeof(gw->txn_err), "out of memory");
-        free(v);
-        json_decref(e);
+                      d->name, "subject_ps", sb_gw_audit_ps(gw, d, subject),
+                      "purposes", purposes ? purposes : json_null(), "notified",
+                      notified, "requested_time", env->time),
+            env->id);
 }
 
 /*
@@ -1646,7 +2090,7 @@ static void sb_gw_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
         json_decref(deliveries);
         deliveries = NULL;
         if (env->type != SB_EV_RECORD_DELETE)
-                sb_gw_audit_rights(gw, d, env, purposes, notified);
+                sb_gw_audit_rights(gw, d, env, subject, purposes, notified);
 done:
         json_decref(deliveries);
         json_decref(purposes);
@@ -1705,7 +2149,9 @@ static void sb_gw_process(sb_gateway_t *gw, const rd_kafka_message_t *m)
 static sb_err_t sb_gw_follow_grants(sb_gateway_t *gw, char *errstr,
                                     size_t errstr_size)
 {
+        json_t *before, *changes;
         sb_err_t err;
+        size_t i;
         int n;
 
         gw->feed_polled_ms = sb_now_ms();
@@ -1714,7 +2160,23 @@ static sb_err_t sb_gw_follow_grants(sb_gateway_t *gw, char *errstr,
                 return SB_OK;
         if (gw->in_txn && (err = sb_gw_commit(gw, errstr, errstr_size)))
                 return err;
-        if ((err = sb_gw_reload_grants(gw, errstr, errstr_size)))
+        if (!(before = json_object()))
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        for (i = 0; i < gw->grant_cnt; i++)
+                json_object_set_new(before, gw->grants[i]->id, json_true());
+        if ((err = sb_gw_reload_grants(gw, errstr, errstr_size))) {
+                json_decref(before);
+                return err;
+        }
+        changes = sb_grantfeed_changes(gw->feed);
+        err =
+            changes
+                ? sb_gw_audit_grants(gw, before, changes, errstr, errstr_size)
+                : sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+        json_decref(before);
+        json_decref(changes);
+        if (err)
                 return err;
         gw->stats.grant_reloads++;
         sb_log(SB_LOG_NOTICE, "GATEWAY",
@@ -1775,6 +2237,13 @@ sb_err_t sb_gateway_run(sb_gateway_t *gw, volatile sig_atomic_t *stop,
                     now - gw->assigned_ms >= idle_exit_ms)
                         break;
         }
+        /* On close, a checkpoint covers what this run chained. */
+        if (gw->audit_key && (err = sb_gw_begin(gw, errstr, errstr_size)))
+                return err;
+        if (gw->in_txn) {
+                sb_gw_audit_tallies(gw);
+                sb_gw_audit_checkpoint(gw);
+        }
         return sb_gw_commit(gw, errstr, errstr_size);
 }
 
@@ -1819,6 +2288,7 @@ void sb_gateway_destroy(sb_gateway_t *gw)
                 sb_state_destroy(d->state);
                 sb_seal_verifier_destroy(d->verifier);
                 sb_keyring_destroy(d->holder_keys);
+                sb_pseudonymiser_destroy(d->audit_ps);
                 free(d->name);
                 free(d->topic);
                 free(d->state_topic);
@@ -1833,5 +2303,9 @@ void sb_gateway_destroy(sb_gateway_t *gw)
         sb_sealer_destroy(gw->sealer);
         sb_signkey_destroy(gw->signkey);
         sb_buf_release(&gw->buf);
+        sb_gw_tally_clear(gw);
+        free(gw->tally);
+        sb_audit_chain_destroy(gw->chain);
+        sb_signkey_destroy(gw->audit_key);
         free(gw);
 }

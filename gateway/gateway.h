@@ -41,6 +41,8 @@ typedef struct sb_gateway_cfg_s {
         long long restore_timeout_ms;
         char *holder_keys_dir;
         char *signing_key_file;
+        char *audit_key_file;
+        long long audit_checkpoint_every;
 } sb_gateway_cfg_t;
 
 extern const sb_config_field_t sb_gateway_cfg_table[];

@@ -10,7 +10,8 @@
 struct sb_grantfeed_s {
         rd_kafka_t *rk;
         char *topic;
-        json_t *grants; /* id -> {"json": grant | null, "at": "topic@p:o"} */
+        json_t *grants;  /* id -> {"json": grant | null, "at": "topic@p:o"} */
+        json_t *changed; /* id -> grant, since sb_grantfeed_changes() */
 };
 
 sb_grantfeed_t *sb_grantfeed_new(const sb_kafka_cfg_t *kc,
@@ -23,7 +24,8 @@ sb_grantfeed_t *sb_grantfeed_new(const sb_kafka_cfg_t *kc,
         char kerrstr[512], id[300];
 
         f = calloc(1, sizeof(*f));
-        if (!f || !(f->topic = strdup(topic)) || !(f->grants = json_object())) {
+        if (!f || !(f->topic = strdup(topic)) || !(f->grants = json_object()) ||
+            !(f->changed = json_object())) {
                 sb_grantfeed_destroy(f);
                 sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
                 return NULL;
@@ -97,6 +99,7 @@ static int sb_grantfeed_take(sb_grantfeed_t *f, const rd_kafka_message_t *m)
                                             json_string("revoked"));
                 }
         }
+        json_object_set(f->changed, id, g ? g : json_null());
         e = json_pack("{s:o*, s:s}", "json", g, "at", at);
         if (e)
                 json_object_set_new(f->grants, id, e);
@@ -250,6 +253,18 @@ sb_err_t sb_grantfeed_grants(sb_grantfeed_t *f, const sb_catalog_t *cat,
         return SB_OK;
 }
 
+json_t *sb_grantfeed_changes(sb_grantfeed_t *f)
+{
+        json_t *changed = f->changed;
+
+        f->changed = json_object();
+        if (!f->changed) {
+                f->changed = changed;
+                return NULL;
+        }
+        return changed;
+}
+
 void sb_grantfeed_destroy(sb_grantfeed_t *f)
 {
         if (!f)
@@ -260,5 +275,6 @@ void sb_grantfeed_destroy(sb_grantfeed_t *f)
         }
         free(f->topic);
         json_decref(f->grants);
+        json_decref(f->changed);
         free(f);
 }

@@ -40,6 +40,15 @@ sb_err_t sb_grantfeed_grants(sb_grantfeed_t *f, const sb_catalog_t *cat,
                              sb_grant_t ***grantsp, size_t *cntp, size_t *bad,
                              char *errstr, size_t errstr_size);
 
+/*
+ * The grant versions taken in since the last call (the first call: since
+ * the feed was made), for the gateway's grant.apply audit entries: a new
+ * object, id -> the grant's latest JSON (a string when it was not JSON,
+ * null for a tombstone with nothing before it). The caller must decref it;
+ * NULL when out of memory.
+ */
+json_t *sb_grantfeed_changes(sb_grantfeed_t *f);
+
 void sb_grantfeed_destroy(sb_grantfeed_t *f);
 
 #endif

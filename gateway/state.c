@@ -77,6 +77,12 @@ int sb_state_objected(const json_t *s, const json_t *grant_purposes)
                      sb_state_hits(json_object_get(s, "w"), grant_purposes));
 }
 
+int sb_state_in_list(const json_t *s, const char *list,
+                     const json_t *grant_purposes)
+{
+        return s && sb_state_hits(json_object_get(s, list), grant_purposes);
+}
+
 int sb_state_blocks(const json_t *s, const json_t *grant_purposes)
 {
         return sb_state_restricted(s) || sb_state_objected(s, grant_purposes);

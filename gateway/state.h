@@ -49,6 +49,10 @@ json_t *sb_state_touch(sb_state_t *st, const char *subject, int32_t partition);
 int sb_state_blocks(const json_t *s, const json_t *grant_purposes);
 /* 1 if the subject objected to, or withdrew consent for, one of them. */
 int sb_state_objected(const json_t *s, const json_t *grant_purposes);
+/* 1 if list "o" (objections) or "w" (consents withdrawn) names one of
+ * them: which of the two blocks, for the audit's exclusion reasons. */
+int sb_state_in_list(const json_t *s, const char *list,
+                     const json_t *grant_purposes);
 /* 1 if the subject is restricted (GDPR art. 18). */
 int sb_state_restricted(const json_t *s);
 /* The record ids `reuser` received (borrowed object), or NULL. */

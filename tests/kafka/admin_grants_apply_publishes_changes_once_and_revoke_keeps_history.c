@@ -7,7 +7,9 @@
  * revoke publishes the grant with status revoked and keeps the earlier
  * versions; list and show read it back; an unknown id is refused naming
  * it; an invalid grant file stops apply, naming the file and key, before
- * anything is published.
+ * anything is published. Every grant.change entry is in the hash chain
+ * of the transactional id sb-admin-grants, continued by each run, and that
+ * chain verifies without allow-unchained (CNIL R4.3-12, R4.3-13).
  *
  * _sb.grants and _sb.audit are the broker's, shared with other tests: this
  * one counts only the keys it made (ids carry the process id) and expects
@@ -17,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "envelope.h"
 #include "grants.h"
 #include "world.h"
@@ -261,6 +264,102 @@ static void check_audit(const seen_t *s, int i, const char *which,
         SB_CHECK_STR(status, json_string_value(json_object_get(e, "status")),
                      "audit status");
         SB_CHECK(json_is_integer(json_object_get(e, "at")), "audit at");
+        SB_CHECK_STR(SB_GRANTS_TXN_ID,
+                     json_string_value(json_object_get(e, "chain")),
+                     "audit chain (the writer's transactional id)");
+        SB_CHECK(json_integer_value(json_object_get(e, "seq")) > 0 &&
+                     json_is_string(json_object_get(e, "hash")),
+                 "audit entry %d has no seq or hash", i);
+}
+
+/*
+ * The chain of SB_GRANTS_TXN_ID on the broker's _sb.audit (read_committed,
+ * to its end) verifies without allow-unchained. The log is shared with
+ * other tests and other writers, so only this chain's entries are fed;
+ * an unchained entry claiming it would not be seen here, but no writer
+ * other than `admin grants` uses its transactional id.
+ */
+static void verify_admin_chain(sb_world_t *w)
+{
+        rd_kafka_topic_partition_list_t *parts;
+        const rd_kafka_metadata_t *md;
+        sb_audit_report_t rep;
+        sb_audit_verify_t *v;
+        rd_kafka_topic_t *rkt;
+        rd_kafka_conf_t *conf;
+        char errstr[512], pos[64];
+        long deadline;
+        rd_kafka_t *rk;
+        int i, eofs = 0, cnt;
+        size_t fed = 0;
+
+        v = sb_audit_verify_new(NULL, 0, 0);
+        SB_CHECK(v, "out of memory");
+        conf = sb_kafka_conf_new(&w->admin_kc, "t-grants-audit", errstr,
+                                 sizeof(errstr));
+        SB_CHECK(conf, "conf: %s", errstr);
+        rd_kafka_conf_set(conf, "group.id", "t-grants-audit", NULL, 0);
+        rd_kafka_conf_set(conf, "isolation.level", "read_committed", NULL, 0);
+        rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
+        rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+        rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+        SB_CHECK(rk, "consumer: %s", errstr);
+        rkt = rd_kafka_topic_new(rk, SB_GRANTS_AUDIT_TOPIC, NULL);
+        SB_CHECK(rd_kafka_metadata(rk, 0, rkt, &md, 10000) == 0 &&
+                     md->topic_cnt == 1 && !md->topics[0].err,
+                 "metadata of %s", SB_GRANTS_AUDIT_TOPIC);
+        cnt = md->topics[0].partition_cnt;
+        parts = rd_kafka_topic_partition_list_new(cnt);
+        for (i = 0; i < cnt; i++)
+                rd_kafka_topic_partition_list_add(parts, SB_GRANTS_AUDIT_TOPIC,
+                                                  i)
+                    ->offset = RD_KAFKA_OFFSET_BEGINNING;
+        rd_kafka_metadata_destroy(md);
+        rd_kafka_topic_destroy(rkt);
+        rd_kafka_assign(rk, parts);
+        rd_kafka_topic_partition_list_destroy(parts);
+        deadline = sb_world_now_ms() + 30000;
+        while (eofs < cnt) {
+                rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+                const char *chain;
+                json_t *e;
+
+                SB_CHECK(sb_world_now_ms() < deadline,
+                         "%s not read to its end within 30 s",
+                         SB_GRANTS_AUDIT_TOPIC);
+                if (!m)
+                        continue;
+                if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+                        eofs++;
+                } else if (!m->err && m->payload) {
+                        e = json_loadb(m->payload, m->len, 0, NULL);
+                        chain = json_string_value(json_object_get(e, "chain"));
+                        if (chain && !strcmp(chain, SB_GRANTS_TXN_ID)) {
+                                snprintf(pos, sizeof(pos),
+                                         "partition %d offset %lld",
+                                         (int)m->partition,
+                                         (long long)m->offset);
+                                SB_OK_OR_FAIL(
+                                    sb_audit_verify_feed_json(v, e, pos, errstr,
+                                                              sizeof(errstr)),
+                                    errstr);
+                                fed++;
+                        }
+                        json_decref(e);
+                }
+                rd_kafka_message_destroy(m);
+        }
+        rd_kafka_consumer_close(rk);
+        rd_kafka_destroy(rk);
+        SB_OK_OR_FAIL(sb_audit_verify_finish(v, &rep, errstr, sizeof(errstr)),
+                      errstr);
+        sb_audit_verify_destroy(v);
+        SB_CHECK(fed >= 4 && rep.problems == 0 && rep.unchained == 0,
+                 "chain %s (%zu entries): %s at %s: %s", SB_GRANTS_TXN_ID, fed,
+                 sb_audit_break2str(rep.first.kind),
+                 rep.first.position ? rep.first.position : "-",
+                 rep.first.reason ? rep.first.reason : "-");
+        sb_audit_report_release(&rep);
 }
 
 /* The plan (--json) change of one of our grants. */
@@ -462,6 +561,7 @@ int main(void)
         json_decref(a2);
         json_decref(b1);
         json_decref(b_revoked);
+        verify_admin_chain(&w);
         sb_world_release(&w);
         return 0;
 }

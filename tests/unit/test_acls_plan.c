@@ -197,6 +197,68 @@ revoked_grant_loses_read_access_but_gateway_keeps_write(void **state)
         sb_platform_destroy(pf);
 }
 
+/*
+ * CNIL R4.3-12, R4.3-16: the gateway resumes its audit hash chain after a
+ * restart by reading the end of _sb.audit, so it may read that topic (and
+ * still write it); it never gets to alter or delete it.
+ */
+static void gateway_may_read_and_write_the_audit_log(void **state)
+{
+        sb_platform_t *pf = load("approved");
+        sb_acl_set_t set = {0};
+        char errstr[512], buf[512], got[1024];
+        size_t i, len = 0;
+
+        (void)state;
+        assert_int_equal(SB_OK,
+                         sb_acls_desired(pf, &set, errstr, sizeof(errstr)));
+        got[0] = '\0';
+        for (i = 0; i < set.cnt; i++) {
+                if (strcmp(set.v[i].name, "_sb.audit"))
+                        continue;
+                sb_acl_format(&set.v[i], buf, sizeof(buf));
+                len +=
+                    (size_t)snprintf(got + len, sizeof(got) - len, "%s\n", buf);
+        }
+        assert_string_equal(
+            "ALLOW User:sb-gateway.g1 READ TOPIC _sb.audit (LITERAL) from *\n"
+            "ALLOW User:sb-gateway.g1 WRITE TOPIC _sb.audit (LITERAL) from *\n"
+            "ALLOW User:sb-gateway.g1 DESCRIBE TOPIC _sb.audit (LITERAL) from "
+            "*\n",
+            got);
+        sb_acl_set_release(&set);
+        sb_platform_destroy(pf);
+}
+
+/* CNIL R4.3-12: `admin acls apply` records each ACL it creates or
+ * deletes, with who did it, as an acl.change entry. */
+static void
+acl_change_audit_entry_names_principal_resource_and_operation(void **state)
+{
+        sb_acl_t a = {RD_KAFKA_RESOURCE_TOPIC,
+                      "sb.out.reuser-a.beneficiaries",
+                      RD_KAFKA_RESOURCE_PATTERN_LITERAL,
+                      "User:reuser-a.g2",
+                      "203.0.113.7",
+                      RD_KAFKA_ACL_OPERATION_READ,
+                      RD_KAFKA_ACL_PERMISSION_TYPE_ALLOW};
+        json_t *e = sb_acl_audit_entry("sharebus://admin/adm", &a, "deleted");
+        char *text;
+
+        (void)state;
+        assert_non_null(e);
+        text = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
+        assert_string_equal(
+            "{\"author\":\"sharebus://admin/adm\",\"change\":\"deleted\","
+            "\"host\":\"203.0.113.7\",\"op\":\"acl.change\",\"operation\":"
+            "\"READ\",\"pattern\":\"LITERAL\",\"permission\":\"ALLOW\","
+            "\"principal\":\"User:reuser-a.g2\",\"resource_name\":"
+            "\"sb.out.reuser-a.beneficiaries\",\"resource_type\":\"TOPIC\"}",
+            text);
+        free(text);
+        json_decref(e);
+}
+
 static void plan_creates_missing_deletes_stale_and_reports_foreign(void **state)
 {
         sb_platform_t *pf = load("approved");
@@ -306,6 +368,9 @@ int main(void)
                 reuser_reads_only_its_stream_from_its_declared_ips),
             cmocka_unit_test(
                 revoked_grant_loses_read_access_but_gateway_keeps_write),
+            cmocka_unit_test(gateway_may_read_and_write_the_audit_log),
+            cmocka_unit_test(
+                acl_change_audit_entry_names_principal_resource_and_operation),
             cmocka_unit_test(
                 plan_creates_missing_deletes_stale_and_reports_foreign),
             cmocka_unit_test(platform_refuses_a_grant_for_an_undeclared_reuser),

@@ -371,10 +371,11 @@ static void revocation_of_topic_file_unknown_and_revoked(void **state)
 }
 
 /* What goes on the wire: the grant compact with sorted keys, and the audit
- * entry with the fields of the contract in its order. */
+ * entry with the fields of the contract, before the writer chains it
+ * (CNIL R4.3-12: who changed which grant, when). */
 static void value_and_audit_entry_format(void **state)
 {
-        json_t *g = grant("g-a", "ra", "approved");
+        json_t *g = grant("g-a", "ra", "approved"), *e;
         char *value, *entry;
 
         (void)state;
@@ -384,16 +385,19 @@ static void value_and_audit_entry_format(void **state)
             "\"id\":\"g-a\",\"legal_basis\":\"x\",\"purposes\":[\"p\"],"
             "\"reuser\":\"ra\",\"status\":\"approved\"}",
             value);
-        entry = sb_grant_audit_entry("sharebus://admin/adm", "g-a", g,
-                                     "created", 1795600000000LL);
+        e = sb_grant_audit_entry("sharebus://admin/adm", "g-a", g, "created",
+                                 1795600000000LL);
+        assert_non_null(e);
+        entry = json_dumps(e, JSON_COMPACT | JSON_SORT_KEYS);
         assert_string_equal(
-            "{\"op\":\"grant.change\",\"author\":\"sharebus://admin/adm\","
-            "\"grant_id\":\"g-a\",\"reuser\":\"ra\",\"dataset\":"
-            "\"beneficiaries\",\"change\":\"created\",\"status\":"
-            "\"approved\",\"at\":1795600000000}",
+            "{\"at\":1795600000000,\"author\":\"sharebus://admin/adm\","
+            "\"change\":\"created\",\"dataset\":\"beneficiaries\","
+            "\"grant_id\":\"g-a\",\"op\":\"grant.change\",\"reuser\":\"ra\","
+            "\"status\":\"approved\"}",
             entry);
         free(value);
         free(entry);
+        json_decref(e);
         json_decref(g);
 }
 

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "audit.h"
 #include "envelope.h"
 #include "sign.h"
 
@@ -178,6 +179,56 @@ long sb_testenv_read_topic(sb_testenv_t *te, const char *topic,
 long sb_testenv_count_messages(sb_testenv_t *te, const char *topic)
 {
         return sb_testenv_read_topic(te, topic, NULL, NULL);
+}
+
+static void sb_test_audit_value(const rd_kafka_message_t *m, void *opaque)
+{
+        json_array_append_new(opaque, json_stringn(m->payload ? m->payload : "",
+                                                   m->payload ? m->len : 0));
+}
+
+json_t *sb_testenv_audit_values(sb_testenv_t *te)
+{
+        json_t *values = json_array();
+
+        SB_CHECK(values, "out of memory");
+        sb_testenv_read_topic(te, SB_AUDIT_TOPIC, sb_test_audit_value, values);
+        return values;
+}
+
+void sb_test_audit_intact(const json_t *values, const unsigned char pub[32],
+                          sb_audit_report_t *rep)
+{
+        unsigned char keys[1][SB_SIGN_PUBLIC_BYTES];
+        sb_audit_verify_t *v;
+        char errstr[512], pos[64];
+        const json_t *x;
+        size_t i;
+
+        memcpy(keys[0], pub, SB_SIGN_PUBLIC_BYTES);
+        v = sb_audit_verify_new(keys, 1, 0);
+        SB_CHECK(v, "out of memory");
+        json_array_foreach(values, i, x)
+        {
+                snprintf(pos, sizeof(pos), "offset %zu", i);
+                SB_OK_OR_FAIL(sb_audit_verify_feed(v, json_string_value(x),
+                                                   json_string_length(x), pos,
+                                                   errstr, sizeof(errstr)),
+                              errstr);
+        }
+        SB_OK_OR_FAIL(sb_audit_verify_finish(v, rep, errstr, sizeof(errstr)),
+                      errstr);
+        sb_audit_verify_destroy(v);
+        SB_CHECK(rep->problems == 0 && rep->unchained == 0 &&
+                     rep->first.kind == SB_AUDIT_INTACT,
+                 "_sb.audit (%zu entries) is not intact without "
+                 "allow-unchained: %s at %s (chain %s seq %lld): %s; %zu "
+                 "unchained",
+                 rep->entries, sb_audit_break2str(rep->first.kind),
+                 rep->first.position ? rep->first.position : "-",
+                 rep->first.chain ? rep->first.chain : "-",
+                 (long long)rep->first.seq,
+                 rep->first.reason ? rep->first.reason : "-", rep->unchained);
 }
 
 const char *sb_test_header(const rd_kafka_message_t *m, const char *name,

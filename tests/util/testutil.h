@@ -127,6 +127,19 @@ typedef void(sb_test_msg_cb_t)(const rd_kafka_message_t *m, void *opaque);
 long sb_testenv_read_topic(sb_testenv_t *te, const char *topic,
                            sb_test_msg_cb_t *cb, void *opaque);
 
+/* Every value of _sb.audit (read_committed, in log order: one partition)
+ * as a JSON array of strings (new reference). */
+json_t *sb_testenv_audit_values(sb_testenv_t *te);
+
+/*
+ * Runs the audit verifier on `values` (as sb_testenv_audit_values() makes
+ * them) WITHOUT SB_AUDIT_ALLOW_UNCHAINED, trusting `pub`, and fails the
+ * test unless the log is intact; fills `rep` (release it).
+ */
+struct sb_audit_report_s;
+void sb_test_audit_intact(const json_t *values, const unsigned char pub[32],
+                          struct sb_audit_report_s *rep);
+
 /* Header `name` of `m` as a string in `out`, or NULL if absent. */
 const char *sb_test_header(const rd_kafka_message_t *m, const char *name,
                            char *out, size_t size);
