@@ -7,20 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alerts.h"
 #include "crypto.h"
 #include "envelope.h"
 #include "log.h"
 #include "reader.h"
-
-/* A delivery report not in yet. */
-#define SB_RIGHTS_DR_WAITING RD_KAFKA_RESP_ERR__IN_PROGRESS
 
 struct sb_rights_s {
         const sb_admin_cfg_t *cfg;
         const sb_platform_t *pf;
         const sb_schema_t *receipt;
         sb_reader_t *reader;
-        rd_kafka_t *producer; /* alerts; made on first use */
+        sb_alerter_t *alerter;
 };
 
 const char *sb_rights_state2str(sb_rights_state_t state)
@@ -641,206 +639,74 @@ void sb_rights_report_release(sb_rights_report_t *rep)
  * Alerts
  */
 
-/* One _sb.alerts message: remembers "<key>\n<alert>". */
-static sb_err_t sb_rights_on_alert(const rd_kafka_message_t *m, void *opaque,
-                                   char *errstr, size_t errstr_size)
-{
-        json_t *raised = opaque, *e;
-        char key[400], *k = NULL;
-        const char *alert;
-        json_error_t jerr;
-        int rc;
-
-        if (!sb_rights_key(m, key, sizeof(key)) || !m->payload)
-                return SB_OK;
-        e = json_loadb(m->payload, m->len, 0, &jerr);
-        alert = json_string_value(json_object_get(e, "alert"));
-        rc = alert ? asprintf(&k, "%s\n%s", key, alert) : 0;
-        json_decref(e);
-        if (rc == -1)
-                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
-                                 "out of memory");
-        if (k && json_object_set_new(raised, k, json_true())) {
-                free(k);
-                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
-                                 "out of memory");
-        }
-        free(k);
-        return SB_OK;
-}
-
-static sb_err_t sb_rights_producer(sb_rights_t *r, char *errstr,
-                                   size_t errstr_size)
-{
-        rd_kafka_conf_t *conf;
-        char kerr[512], timeout[32];
-
-        if (r->producer)
-                return SB_OK;
-        conf = sb_kafka_producer_conf_new(&r->cfg->kafka, r->cfg->client_id,
-                                          errstr, errstr_size);
-        if (!conf)
-                return SB_ERR_CONFIG;
-        snprintf(timeout, sizeof(timeout), "%lld", r->cfg->timeout_ms);
-        if (sb_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
-                              errstr_size) ||
-            sb_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-            sb_kafka_conf_set(conf, "message.timeout.ms", timeout, errstr,
-                              errstr_size)) {
-                rd_kafka_conf_destroy(conf);
-                return SB_ERR_CONFIG;
-        }
-        rd_kafka_conf_set_dr_msg_cb(conf, sb_kafka_dr_to_slot);
-        r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-        if (!r->producer) {
-                rd_kafka_conf_destroy(conf);
-                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                 "cannot create the alert producer: %s", kerr);
-        }
-        return SB_OK;
-}
-
-/* The alert of one (event, reuser), as JSON text (the caller frees it). */
-static char *sb_rights_alert_json(const sb_rights_report_t *rep,
-                                  const sb_rights_event_t *ev,
-                                  const sb_rights_ack_t *a, const char *alert)
+/* The alert of one (event, reuser), as a new JSON object. */
+static json_t *sb_rights_alert_json(const sb_rights_report_t *rep,
+                                    const sb_rights_event_t *ev,
+                                    const sb_rights_ack_t *a, const char *alert)
 {
         char notified[32], detected[32];
-        json_t *j;
-        char *s;
 
         sb_time_format(ev->notified_at, notified);
         sb_time_format(rep->now, detected);
-        j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "alert",
-                      alert, "event_id", ev->event_id, "reuser", a->reuser,
-                      "dataset", ev->dataset, "type", ev->type, "notified_at",
-                      notified, "deadline_ms", (json_int_t)rep->deadline_ms,
-                      "detected_at", detected, "reason", a->reason);
-        s = j ? json_dumps(j, JSON_COMPACT) : NULL;
-        json_decref(j);
-        return s;
+        return json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}",
+                         "alert", alert, "event_id", ev->event_id, "reuser",
+                         a->reuser, "dataset", ev->dataset, "type", ev->type,
+                         "notified_at", notified, "deadline_ms",
+                         (json_int_t)rep->deadline_ms, "detected_at", detected,
+                         "reason", a->reason);
 }
 
-/*
- * Publishes the alert of one overdue or invalid (event, reuser) unless
- * `raised` holds it already; its delivery report goes to status[*sentp].
- */
-static sb_err_t sb_rights_raise(sb_rights_t *r, const sb_rights_report_t *rep,
-                                const sb_rights_event_t *ev,
-                                const sb_rights_ack_t *a, json_t *raised,
-                                rd_kafka_resp_err_t *status, size_t *sentp,
-                                char *errstr, size_t errstr_size)
+sb_err_t sb_rights_alerts(const sb_rights_report_t *rep, json_t *alerts,
+                          char *errstr, size_t errstr_size)
 {
-        const char *alert = a->state == SB_RIGHTS_OVERDUE
-                                ? SB_RIGHTS_ALERT_OVERDUE
-                                : SB_RIGHTS_ALERT_INVALID;
-        char *key = NULL, *seen = NULL, *value = NULL;
-        rd_kafka_resp_err_t kerr;
-        sb_err_t err = SB_OK;
+        const char *alert;
+        char *key;
+        size_t i, j;
+        int bad;
 
-        if (asprintf(&key, "%s/%s", ev->event_id, a->reuser) == -1) {
-                key = NULL;
-                goto nomem;
-        }
-        if (asprintf(&seen, "%s\n%s", key, alert) == -1) {
-                seen = NULL;
-                goto nomem;
-        }
-        if (json_object_get(raised, seen))
-                goto done; /* raised by an earlier scan */
-        if (!(value = sb_rights_alert_json(rep, ev, a, alert)) ||
-            json_object_set_new(raised, seen, json_true()))
-                goto nomem;
-        status[*sentp] = SB_RIGHTS_DR_WAITING;
-        kerr = rd_kafka_producev(
-            r->producer, RD_KAFKA_V_TOPIC(SB_RIGHTS_ALERTS_TOPIC),
-            RD_KAFKA_V_KEY(key, strlen(key)),
-            RD_KAFKA_V_VALUE(value, strlen(value)),
-            RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-            RD_KAFKA_V_HEADER("content-type", "application/json", -1),
-            RD_KAFKA_V_OPAQUE(&status[*sentp]), RD_KAFKA_V_END);
-        if (kerr) {
-                err =
-                    sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                              "alert %s for event %s, reuser '%s': %s", alert,
-                              ev->event_id, a->reuser, rd_kafka_err2str(kerr));
-                goto done;
-        }
-        (*sentp)++;
-        sb_log(SB_LOG_NOTICE, "RIGHTS", "alert %s: event %s, reuser '%s': %s",
-               alert, ev->event_id, a->reuser, a->reason);
-        goto done;
-nomem:
-        err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
-done:
-        free(key);
-        free(seen);
-        free(value);
-        return err;
-}
+        for (i = 0; i < rep->event_cnt; i++) {
+                const sb_rights_event_t *ev = &rep->events[i];
 
-static int sb_rights_alerting(const sb_rights_ack_t *a)
-{
-        return a->state == SB_RIGHTS_OVERDUE || a->state == SB_RIGHTS_INVALID;
+                for (j = 0; j < ev->ack_cnt; j++) {
+                        const sb_rights_ack_t *a = &ev->acks[j];
+
+                        if (a->state == SB_RIGHTS_OVERDUE)
+                                alert = SB_RIGHTS_ALERT_OVERDUE;
+                        else if (a->state == SB_RIGHTS_INVALID)
+                                alert = SB_RIGHTS_ALERT_INVALID;
+                        else
+                                continue;
+                        if (asprintf(&key, "%s/%s", ev->event_id, a->reuser) ==
+                            -1)
+                                return sb_seterr(errstr, errstr_size,
+                                                 SB_ERR_NOMEM, "out of memory");
+                        bad = sb_alerts_add(
+                            alerts, key,
+                            sb_rights_alert_json(rep, ev, a, alert));
+                        free(key);
+                        if (bad)
+                                return sb_seterr(errstr, errstr_size,
+                                                 SB_ERR_NOMEM, "out of memory");
+                }
+        }
+        return SB_OK;
 }
 
 sb_err_t sb_rights_alert(sb_rights_t *r, const sb_rights_report_t *rep,
                          size_t *raisedp, char *errstr, size_t errstr_size)
 {
-        rd_kafka_resp_err_t *status = NULL;
-        size_t i, j, due = 0, sent = 0, failed = 0;
-        json_t *raised = json_object();
-        const char *first_err = NULL;
-        sb_err_t err = SB_OK;
+        json_t *alerts = json_array();
+        sb_err_t err;
 
         *raisedp = 0;
-        if (!raised)
+        if (!alerts)
                 return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                  "out of memory");
-        for (i = 0; i < rep->event_cnt; i++)
-                for (j = 0; j < rep->events[i].ack_cnt; j++)
-                        due += sb_rights_alerting(&rep->events[i].acks[j]);
-        if (!due)
-                goto done;
-        if ((err = sb_reader_read(r->reader, SB_RIGHTS_ALERTS_TOPIC,
-                                  sb_rights_on_alert, raised, errstr,
-                                  errstr_size)) ||
-            (err = sb_rights_producer(r, errstr, errstr_size)))
-                goto done;
-        status = calloc(due, sizeof(*status));
-        if (!status) {
-                err = sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
-                                "out of memory");
-                goto done;
-        }
-        for (i = 0; i < rep->event_cnt && !err; i++)
-                for (j = 0; j < rep->events[i].ack_cnt && !err; j++)
-                        if (sb_rights_alerting(&rep->events[i].acks[j]))
-                                err = sb_rights_raise(r, rep, &rep->events[i],
-                                                      &rep->events[i].acks[j],
-                                                      raised, status, &sent,
-                                                      errstr, errstr_size);
-        /* Whatever was handed over is waited for, even after an error. */
-        sb_kafka_flush(r->producer, (int)r->cfg->timeout_ms);
-        for (i = 0; i < sent; i++) {
-                if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR)
-                        continue;
-                if (!failed++)
-                        first_err = status[i] == SB_RIGHTS_DR_WAITING
-                                        ? "no delivery report within "
-                                          "timeout_ms"
-                                        : rd_kafka_err2str(status[i]);
-        }
-        *raisedp = sent - failed;
-        if (!err && failed)
-                err =
-                    sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                              "%zu of %zu alert(s) not delivered to '%s': "
-                              "%s",
-                              failed, sent, SB_RIGHTS_ALERTS_TOPIC, first_err);
-done:
-        free(status);
-        json_decref(raised);
+        err = sb_rights_alerts(rep, alerts, errstr, errstr_size);
+        if (!err)
+                err = sb_alerter_raise(r->alerter, alerts, NULL, raisedp,
+                                       errstr, errstr_size);
+        json_decref(alerts);
         return err;
 }
 
@@ -887,6 +753,10 @@ sb_rights_t *sb_rights_new(const sb_admin_cfg_t *cfg, const sb_platform_t *pf,
         r->reader = sb_reader_new(cfg, "rights", errstr, errstr_size);
         if (!r->reader)
                 goto fail;
+        if (!(r->alerter = sb_alerter_new(cfg, r->reader))) {
+                sb_seterr(errstr, errstr_size, SB_ERR_NOMEM, "out of memory");
+                goto fail;
+        }
         return r;
 
 fail:
@@ -898,10 +768,7 @@ void sb_rights_destroy(sb_rights_t *r)
 {
         if (!r)
                 return;
-        if (r->producer) {
-                sb_kafka_flush(r->producer, (int)r->cfg->timeout_ms);
-                rd_kafka_destroy(r->producer);
-        }
+        sb_alerter_destroy(r->alerter);
         sb_reader_destroy(r->reader);
         free(r);
 }

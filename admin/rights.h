@@ -29,12 +29,13 @@
 #include <jansson.h>
 #include <stdint.h>
 
+#include "alerts.h"
 #include "err.h"
 #include "platform.h"
 #include "sign.h"
 
 #define SB_RIGHTS_AUDIT_TOPIC   "_sb.audit"
-#define SB_RIGHTS_ALERTS_TOPIC  "_sb.alerts"
+#define SB_RIGHTS_ALERTS_TOPIC  SB_ALERTS_TOPIC
 #define SB_RIGHTS_ALERT_OVERDUE "receipt.overdue"
 #define SB_RIGHTS_ALERT_INVALID "receipt.invalid"
 
@@ -172,10 +173,16 @@ sb_err_t sb_rights_check_receipts(sb_rights_t *r, sb_rights_report_t *rep,
                                   size_t errstr_size);
 
 /*
- * Publishes one alert to _sb.alerts for every (event, reuser) of `rep`
- * that is overdue or invalid, unless _sb.alerts already holds that alert
- * for that pair (key "<event id>/<reuser>"). Idempotent producer, acks=all;
- * every delivery is checked. *raisedp: how many were published.
+ * Appends to `alerts` (admin/alerts.h) the alert of every (event, reuser)
+ * of `rep` that is overdue or invalid: key "<event id>/<reuser>", "alert"
+ * receipt.overdue or receipt.invalid. SB_ERR_NOMEM.
+ */
+sb_err_t sb_rights_alerts(const sb_rights_report_t *rep, json_t *alerts,
+                          char *errstr, size_t errstr_size);
+
+/*
+ * Publishes those alerts with sb_alerter_raise(): none that _sb.alerts
+ * already holds for that pair. *raisedp: how many were published.
  */
 sb_err_t sb_rights_alert(sb_rights_t *r, const sb_rights_report_t *rep,
                          size_t *raisedp, char *errstr, size_t errstr_size);

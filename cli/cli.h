@@ -6,6 +6,7 @@
 #define SB_CLI_H
 
 #include <signal.h>
+#include <stdint.h>
 
 /* Exit codes, documented in docs/cli.md. */
 #define SB_EXIT_OK      0
@@ -17,6 +18,7 @@
 #define SB_EXIT_DRIFT   6 /* plan: the cluster differs from the declaration */
 #define SB_EXIT_PENDING 7 /* rights: some receipts are pending or overdue */
 #define SB_EXIT_BROKEN  8 /* audit: the log is broken */
+#define SB_EXIT_ALERTS  9 /* audit watch --once|--dry-run: alerts raised */
 
 typedef struct sb_cmd_s {
         const char *name;
@@ -44,6 +46,8 @@ int sb_admin_cmd_grants(int argc, char **argv);
 /* Set by SIGINT/SIGTERM; long-running commands poll it. */
 extern volatile sig_atomic_t sb_cli_stop;
 void sb_cli_install_signals(void);
+/* Sleeps `ms`, waking up early on SIGINT/SIGTERM. */
+void sb_cli_wait(int64_t ms);
 
 /* Common options: -v (info), -d FACILITIES (debug), --log-json. */
 int sb_cli_log_option(int opt, const char *arg);

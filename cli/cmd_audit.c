@@ -1,13 +1,16 @@
 /*
- * sharebus audit verify | audit export | audit stats
+ * sharebus audit verify | audit export | audit stats | audit watch
  *
  * The auditor's view of _sb.audit (DESIGN.md §9; CNIL R4.3-12, R4.3-13,
  * R4.3-16, R5.4-21): verify recomputes every writer's hash chain and
  * checks its signed checkpoints, on the topic or on an export, and names
  * the first broken link; export writes the log, or a window of it, as JSON
  * lines; stats sums the deliveries and exclusions per reuser and dataset
- * per day or month (R3.4-02, R5.4-14, R5.4-23, R5.4-24). The format is in
- * docs/messages.md, the commands in docs/cli.md.
+ * per day or month (R3.4-02, R5.4-14, R5.4-23, R5.4-24); watch applies
+ * simple rules to the log and the quarantine and raises alerts on
+ * _sb.alerts for the person on duty (R4.3-16, R4.3-17, R4.3-18,
+ * admin/watch.h). The format is in docs/messages.md, the commands in
+ * docs/cli.md.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -17,13 +20,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "alerts.h"
 #include "audit.h"
 #include "cli.h"
 #include "crypto.h"
 #include "envelope.h"
+#include "log.h"
 #include "platform.h"
 #include "reader.h"
+#include "rights.h"
 #include "transparency.h"
+#include "watch.h"
 
 #define SB_AUDIT_MAX_KEYS 16
 
@@ -44,6 +51,8 @@ static int sb_audit_usage(const char *why)
                 "F.jsonl [--by reuser|dataset]\n"
                 "                [--day | --month] [--from TIME] [--to "
                 "TIME] [--json]\n"
+                "       sharebus audit watch --config ADMIN.json [--once] "
+                "[...] (see audit watch --help)\n"
                 "\n"
                 "verify  recomputes each writer's hash chain on %s (read to "
                 "its end) or\n"
@@ -60,6 +69,10 @@ static int sb_audit_usage(const char *why)
                 "        them): deliveries, records, distinct subjects, "
                 "bytes, and records\n"
                 "        excluded per reason; a table, or --json\n"
+                "watch   raises alerts on _sb.alerts: volume spikes, "
+                "deliveries outside a\n"
+                "        grant's validity, quarantine growth, late or invalid "
+                "receipts\n"
                 "\n"
                 "  --config F         the platform administrator's config "
                 "(examples/admin.json)\n"
@@ -877,11 +890,408 @@ done:
         return rc;
 }
 
+/*
+ * watch
+ */
+
+#define SB_WATCH_INTERVAL_MS (5 * 60 * 1000LL)
+#define SB_WATCH_MIN_MS      1000LL
+#define SB_WATCH_MAX_MS      (31 * 24 * 3600 * 1000LL)
+
+typedef struct sb_audit_watch_cli_s {
+        const char *config;
+        const char *file;
+        int dry_run;
+        int once;
+        int64_t interval_ms;
+        int64_t deadline_ms; /* -1: receipt_deadline_ms */
+        int64_t now_ms;      /* -1: now */
+        sb_watch_params_t p;
+} sb_audit_watch_cli_t;
+
+static int sb_audit_watch_usage(const char *why)
+{
+        FILE *fp = why ? stderr : stdout;
+
+        if (why)
+                fprintf(fp, "sharebus audit watch: %s\n\n", why);
+        fprintf(
+            fp,
+            "usage: sharebus audit watch --config ADMIN.json [--once] "
+            "[--interval D] [--deadline D]\n"
+            "                [--baseline-days N] [--min-baseline-days N] "
+            "[--factor F]\n"
+            "                [--min-records N] [--min-quarantined N]\n"
+            "       sharebus audit watch --config ADMIN.json --file F.jsonl "
+            "--dry-run [--now TIME]\n"
+            "                [rule options]\n"
+            "\n"
+            "Reads %s, %s and the receipt topics, and raises one alert\n"
+            "on %s per problem, never twice (docs/messages.md, \"Alerts\"):\n"
+            "  volume.spike               a reuser's records of a dataset "
+            "on a UTC day (today\n"
+            "                             or yesterday) > F x the median of "
+            "its days with\n"
+            "                             deliveries among the N days "
+            "before, and > min-records\n"
+            "  delivery.outside_validity  a delivery outside its grant's "
+            "valid_from/valid_until\n"
+            "  delivery.unknown_grant     a delivery under a grant the "
+            "platform does not declare\n"
+            "  quarantine.growth          messages quarantined on a UTC day "
+            "> F x the median\n"
+            "                             of the N days before, and > "
+            "min-quarantined\n"
+            "  receipt.overdue, receipt.invalid  as 'sharebus rights watch'\n"
+            "Scans every --interval until SIGINT/SIGTERM; a failed scan is "
+            "tried again.\n"
+            "\n"
+            "  --config F             the platform administrator's config "
+            "(grants come from\n"
+            "                         its platform declaration)\n"
+            "  --once                 scan once, print each alert raised; "
+            "exit 9 if any, else 0\n"
+            "  --interval D           time between scans (default 5m)\n"
+            "  --deadline D           receipts: deadline after the notice "
+            "(default:\n"
+            "                         receipt_deadline_ms)\n"
+            "  --baseline-days N      days before the one judged, 1 to 366 "
+            "(default 14)\n"
+            "  --min-baseline-days N  volume: days with deliveries needed "
+            "(default 7)\n"
+            "  --factor F             how many times the median (default "
+            "3)\n"
+            "  --min-records N        volume: never at or below N records a "
+            "day (default 1000)\n"
+            "  --min-quarantined N    quarantine: never at or below N a day "
+            "(default 100)\n"
+            "  --file F --dry-run     judge an export (`audit export`) and "
+            "print the alerts the\n"
+            "                         audit rules would raise, without Kafka; "
+            "exit 9 if any\n"
+            "  --now TIME             --dry-run: judge as if it were TIME "
+            "(RFC 3339)\n"
+            "  -v, -d FAC, --log-json  logging, as for every command\n"
+            "\n"
+            "Durations: a whole number with ms, s, m, h or d (30s, 15m, 24h, "
+            "7d).\n",
+            SB_AUDIT_TOPIC, SB_WATCH_QUARANTINE_TOPIC, SB_ALERTS_TOPIC);
+        return why ? SB_EXIT_USAGE : SB_EXIT_OK;
+}
+
+/* A whole number option within [lo, hi]. */
+static int sb_audit_watch_int(const char *name, const char *arg, long long lo,
+                              long long hi, long long *out)
+{
+        char why[300], *end;
+
+        errno = 0;
+        *out = strtoll(arg, &end, 10);
+        if (errno || end == arg || *end || *out < lo || *out > hi) {
+                snprintf(why, sizeof(why),
+                         "%s: expected a whole number from %lld to %lld, got "
+                         "\"%.64s\"",
+                         name, lo, hi, arg);
+                sb_audit_watch_usage(why);
+                return -1;
+        }
+        return 0;
+}
+
+static int sb_audit_watch_duration(const char *name, const char *arg,
+                                   int64_t *msp)
+{
+        char why[300];
+
+        if (sb_rights_parse_duration(arg, msp) || *msp < SB_WATCH_MIN_MS ||
+            *msp > SB_WATCH_MAX_MS) {
+                snprintf(why, sizeof(why),
+                         "%s: expected a duration from 1s to 31d, such as "
+                         "30s, 15m, 24h or 7d; got \"%.64s\"",
+                         name, arg);
+                sb_audit_watch_usage(why);
+                return -1;
+        }
+        return 0;
+}
+
+static int sb_audit_watch_parse(int argc, char **argv, sb_audit_watch_cli_t *o)
+{
+        static const struct option opts[] = {
+            {"config", required_argument, NULL, 'c'},
+            {"file", required_argument, NULL, 'f'},
+            {"dry-run", no_argument, NULL, 'n'},
+            {"once", no_argument, NULL, '1'},
+            {"interval", required_argument, NULL, 'i'},
+            {"deadline", required_argument, NULL, 'D'},
+            {"now", required_argument, NULL, 'N'},
+            {"baseline-days", required_argument, NULL, 'b'},
+            {"min-baseline-days", required_argument, NULL, 'B'},
+            {"factor", required_argument, NULL, 'F'},
+            {"min-records", required_argument, NULL, 'r'},
+            {"min-quarantined", required_argument, NULL, 'q'},
+            {"help", no_argument, NULL, 'h'},
+            {"log-json", no_argument, NULL, 'J'},
+            {NULL, 0, NULL, 0},
+        };
+        long long n, min_days = -1;
+        char *end;
+        int opt;
+
+        memset(o, 0, sizeof(*o));
+        sb_watch_params_init(&o->p);
+        o->interval_ms = SB_WATCH_INTERVAL_MS;
+        o->deadline_ms = o->now_ms = -1;
+        optind = 2;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":c:hvd:", opts, NULL)) != -1) {
+                switch (opt) {
+                case 'c':
+                        o->config = optarg;
+                        break;
+                case 'f':
+                        o->file = optarg;
+                        break;
+                case 'n':
+                        o->dry_run = 1;
+                        break;
+                case '1':
+                        o->once = 1;
+                        break;
+                case 'i':
+                        if (sb_audit_watch_duration("--interval", optarg,
+                                                    &o->interval_ms))
+                                return -1;
+                        break;
+                case 'D':
+                        if (sb_audit_watch_duration("--deadline", optarg,
+                                                    &o->deadline_ms))
+                                return -1;
+                        break;
+                case 'N':
+                        if (sb_time_parse(optarg, &o->now_ms)) {
+                                sb_audit_watch_usage(
+                                    "--now: expected an RFC 3339 time such "
+                                    "as 2026-11-25T10:00:00Z");
+                                return -1;
+                        }
+                        break;
+                case 'b':
+                        if (sb_audit_watch_int("--baseline-days", optarg, 1,
+                                               SB_WATCH_BASELINE_DAYS_MAX, &n))
+                                return -1;
+                        o->p.baseline_days = (int)n;
+                        break;
+                case 'B':
+                        if (sb_audit_watch_int("--min-baseline-days", optarg, 1,
+                                               SB_WATCH_BASELINE_DAYS_MAX,
+                                               &min_days))
+                                return -1;
+                        break;
+                case 'F':
+                        errno = 0;
+                        o->p.factor = strtod(optarg, &end);
+                        if (errno || end == optarg || *end ||
+                            !(o->p.factor >= 1.0 && o->p.factor <= 1000.0)) {
+                                sb_audit_watch_usage(
+                                    "--factor: expected a number from 1 to "
+                                    "1000, such as 3 or 2.5");
+                                return -1;
+                        }
+                        break;
+                case 'r':
+                        if (sb_audit_watch_int("--min-records", optarg, 0,
+                                               INT64_MAX / 2, &n))
+                                return -1;
+                        o->p.min_records = n;
+                        break;
+                case 'q':
+                        if (sb_audit_watch_int("--min-quarantined", optarg, 0,
+                                               INT64_MAX / 2, &n))
+                                return -1;
+                        o->p.min_quarantined = n;
+                        break;
+                case 'h':
+                        sb_audit_watch_usage(NULL);
+                        return 1;
+                case ':':
+                        sb_audit_watch_usage("an option needs a value");
+                        return -1;
+                default:
+                        if (!sb_cli_log_option(opt, optarg)) {
+                                sb_audit_watch_usage("unknown option");
+                                return -1;
+                        }
+                }
+        }
+        if (optind < argc) {
+                sb_audit_watch_usage("unexpected argument");
+                return -1;
+        }
+        if (!o->config) {
+                sb_audit_watch_usage("--config ADMIN.json is required (the "
+                                     "grants come from its platform "
+                                     "declaration)");
+                return -1;
+        }
+        if (!o->file != !o->dry_run) {
+                sb_audit_watch_usage("--file and --dry-run go together: an "
+                                     "export is judged, nothing is raised");
+                return -1;
+        }
+        if (o->now_ms >= 0 && !o->dry_run) {
+                sb_audit_watch_usage("--now is an option of --dry-run");
+                return -1;
+        }
+        /* With a shorter baseline, all of it is needed by default. */
+        if (min_days < 0 && o->p.min_baseline_days > o->p.baseline_days)
+                min_days = o->p.baseline_days;
+        if (min_days > o->p.baseline_days) {
+                sb_audit_watch_usage("--min-baseline-days cannot exceed "
+                                     "--baseline-days");
+                return -1;
+        }
+        if (min_days > 0)
+                o->p.min_baseline_days = (int)min_days;
+        return 0;
+}
+
+/* Prints each alert of `alerts` ({"key", "value"}): kind, key, reason. */
+static int sb_audit_watch_print(const json_t *alerts, const char *verb)
+{
+        const json_t *a, *v;
+        size_t i;
+
+        json_array_foreach(alerts, i, a)
+        {
+                v = json_object_get(a, "value");
+                printf("%s %s %s: %s\n", verb,
+                       json_string_value(json_object_get(v, "alert")),
+                       json_string_value(json_object_get(a, "key")),
+                       json_string_value(json_object_get(v, "reason")));
+        }
+        return fflush(stdout) ? -1 : 0;
+}
+
+/* The audit rules on an export, printed; nothing published. */
+static int sb_audit_watch_dry_run(sb_audit_ctx_t *ctx,
+                                  const sb_audit_watch_cli_t *o)
+{
+        json_t *alerts = json_array();
+        int rc = SB_EXIT_ERROR;
+        sb_watch_t *w;
+
+        w = sb_watch_new(&o->p, ctx->pf->grants, ctx->pf->grant_cnt,
+                         o->now_ms >= 0 ? o->now_ms : sb_now_ms());
+        if (!w || !alerts) {
+                snprintf(ctx->errstr, sizeof(ctx->errstr), "out of memory");
+                goto fail;
+        }
+        if (sb_tp_read_file(o->file, sb_watch_feed, w, ctx->errstr,
+                            sizeof(ctx->errstr)) ||
+            sb_watch_alerts(w, alerts, ctx->errstr, sizeof(ctx->errstr)))
+                goto fail;
+        if (sb_audit_watch_print(alerts, "would raise")) {
+                snprintf(ctx->errstr, sizeof(ctx->errstr),
+                         "cannot write the alerts");
+                goto fail;
+        }
+        fprintf(stderr,
+                "sharebus audit watch: dry run on '%s': %zu alert(s) would "
+                "be raised; quarantine.growth and receipt alerts need the "
+                "cluster and were not judged%s\n",
+                o->file, json_array_size(alerts),
+                sb_watch_skipped(w) ? "; some delivery entries lacked "
+                                      "reuser, dataset, grant or at"
+                                    : "");
+        rc = json_array_size(alerts) ? SB_EXIT_ALERTS : SB_EXIT_OK;
+        goto done;
+fail:
+        fprintf(stderr, "sharebus audit watch: %s\n", ctx->errstr);
+done:
+        sb_watch_destroy(w);
+        json_decref(alerts);
+        return rc;
+}
+
+static int sb_audit_watch(int argc, char **argv)
+{
+        sb_audit_watch_cli_t o;
+        sb_watcher_t *wr = NULL;
+        sb_audit_ctx_t ctx;
+        int64_t deadline;
+        size_t raised, total = 0;
+        json_t *list = NULL;
+        int r, rc = SB_EXIT_ERROR;
+        char d[32];
+
+        if ((r = sb_audit_watch_parse(argc, argv, &o)))
+                return r > 0 ? SB_EXIT_OK : SB_EXIT_USAGE;
+        memset(&ctx, 0, sizeof(ctx));
+        if (sb_audit_open(&ctx, o.config))
+                goto fail;
+        if (o.dry_run) {
+                rc = sb_audit_watch_dry_run(&ctx, &o);
+                goto done;
+        }
+        deadline =
+            o.deadline_ms >= 0 ? o.deadline_ms : ctx.cfg.receipt_deadline_ms;
+        if (!(wr = sb_watcher_new(&ctx.cfg, ctx.pf, ctx.errstr,
+                                  sizeof(ctx.errstr))))
+                goto fail;
+        if (o.once) {
+                if (!(list = json_array())) {
+                        snprintf(ctx.errstr, sizeof(ctx.errstr),
+                                 "out of memory");
+                        goto fail;
+                }
+                r = sb_watcher_once(wr, &o.p, deadline, list, &raised,
+                                    ctx.errstr, sizeof(ctx.errstr));
+                /* What went out is said, even when the pass failed. */
+                sb_audit_watch_print(list, "raised");
+                if (r)
+                        goto fail;
+                printf("raised %zu alert(s) on %s\n", raised, SB_ALERTS_TOPIC);
+                rc = raised ? SB_EXIT_ALERTS : SB_EXIT_OK;
+                if (fflush(stdout))
+                        rc = SB_EXIT_ERROR;
+                goto done;
+        }
+        sb_rights_format_duration(o.interval_ms, d, sizeof(d));
+        sb_log(SB_LOG_NOTICE, "WATCH",
+               "watching %s, %s and receipts every %s; alerts go to %s",
+               SB_AUDIT_TOPIC, SB_WATCH_QUARANTINE_TOPIC, d, SB_ALERTS_TOPIC);
+        sb_cli_install_signals();
+        while (!sb_cli_stop) {
+                /* A failed scan (broker away) is retried at the next
+                 * interval: the watcher must outlive outages. */
+                if (sb_watcher_once(wr, &o.p, deadline, NULL, &raised,
+                                    ctx.errstr, sizeof(ctx.errstr)))
+                        sb_log(SB_LOG_WARN, "WATCH",
+                               "scan failed, next in %s: %s", d, ctx.errstr);
+                else
+                        sb_log(raised ? SB_LOG_NOTICE : SB_LOG_INFO, "WATCH",
+                               "scan done: %zu alert(s) raised", raised);
+                total += raised;
+                sb_cli_wait(o.interval_ms);
+        }
+        sb_log(SB_LOG_NOTICE, "WATCH", "stopped; %zu alert(s) raised", total);
+        rc = SB_EXIT_OK;
+        goto done;
+fail:
+        fprintf(stderr, "sharebus audit watch: %s\n", ctx.errstr);
+done:
+        json_decref(list);
+        sb_watcher_destroy(wr);
+        sb_audit_close(&ctx);
+        return rc;
+}
+
 int sb_cmd_audit(int argc, char **argv)
 {
         if (argc < 2)
                 return sb_audit_usage("missing action (verify, export, "
-                                      "stats)");
+                                      "stats, watch)");
         if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
                 return sb_audit_usage(NULL);
         if (!strcmp(argv[1], "verify"))
@@ -890,5 +1300,8 @@ int sb_cmd_audit(int argc, char **argv)
                 return sb_audit_export(argc, argv);
         if (!strcmp(argv[1], "stats"))
                 return sb_audit_stats(argc, argv);
-        return sb_audit_usage("action must be verify, export or stats");
+        if (!strcmp(argv[1], "watch"))
+                return sb_audit_watch(argc, argv);
+        return sb_audit_usage("action must be verify, export, stats or "
+                              "watch");
 }

@@ -10,7 +10,6 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli.h"
 #include "envelope.h"
@@ -397,16 +396,6 @@ done:
  * watch
  */
 
-/* Sleeps `ms`, waking up early on SIGINT/SIGTERM. */
-static void sb_rights_wait(int64_t ms)
-{
-        struct timespec step = {0, 100 * 1000 * 1000};
-        int64_t until = sb_now_ms() + ms;
-
-        while (!sb_cli_stop && sb_now_ms() < until)
-                nanosleep(&step, NULL);
-}
-
 static int sb_rights_watch(int argc, char **argv)
 {
         sb_rights_ctx_t ctx;
@@ -453,7 +442,7 @@ static int sb_rights_watch(int argc, char **argv)
                         sb_log(raised ? SB_LOG_NOTICE : SB_LOG_INFO, "RIGHTS",
                                "scan done: %zu alert(s) raised", raised);
                 total += raised;
-                sb_rights_wait(o.interval_ms);
+                sb_cli_wait(o.interval_ms);
         }
         sb_log(SB_LOG_NOTICE, "RIGHTS", "stopped; %zu alert(s) raised", total);
         sb_rights_close(&ctx);

@@ -4,8 +4,10 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "cli.h"
+#include "envelope.h"
 #include "log.h"
 
 #ifndef SB_VERSION
@@ -29,6 +31,15 @@ void sb_cli_install_signals(void)
         sigemptyset(&sa.sa_mask);
         sigaction(SIGINT, &sa, NULL);
         sigaction(SIGTERM, &sa, NULL);
+}
+
+void sb_cli_wait(int64_t ms)
+{
+        struct timespec step = {0, 100 * 1000 * 1000};
+        int64_t until = sb_now_ms() + ms;
+
+        while (!sb_cli_stop && sb_now_ms() < until)
+                nanosleep(&step, NULL);
 }
 
 int sb_cli_log_option(int opt, const char *arg)
@@ -65,7 +76,8 @@ static const sb_cmd_t sb_commands[] = {
     {"rights", sb_cmd_rights,
      "rights events: who acknowledged, who is overdue; alerts"},
     {"audit", sb_cmd_audit,
-     "audit log: verify its hash chains, export it, usage statistics"},
+     "audit log: verify its hash chains, export it, usage statistics, "
+     "watch it"},
     {"transparency", sb_cmd_transparency,
      "what the audit says: one person's report, the public registry"},
     {NULL, NULL, NULL},
