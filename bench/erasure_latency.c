@@ -315,6 +315,7 @@ typedef struct bench_s {
         /* batch signatures: holder key, gateway key, and where the
          * verifiers find their public halves */
         char holder_key[600], gw_key[600], holder_keys[600], gw_keys[600];
+        char audit_key[600];
         /* the pool of background records: NDJSON lines and their offsets */
         char *pool;
         size_t pool_len, *pool_off, pool_cnt;
@@ -574,6 +575,10 @@ static int bench_signkeys(bench_t *b)
                 return -1;
         snprintf(pub, sizeof(pub), "%s/gateway.pub", b->gw_keys);
         if (bench_keypair(b, b->gw_key, pub))
+                return -1;
+        snprintf(b->audit_key, sizeof(b->audit_key), "%s/audit.key", b->dir);
+        snprintf(pub, sizeof(pub), "%s/audit.pub", b->dir);
+        if (bench_keypair(b, b->audit_key, pub))
                 return -1;
 
         for (r = 0; r < BENCH_NREUSERS; r++) {
@@ -1531,12 +1536,12 @@ static int bench_configs(bench_t *b)
                 return -1;
         b->lcfg_ok = 1;
         snprintf(client, sizeof(client), "bench-gw-%s", b->dataset);
-        gw = json_pack("{s:O, s:[s], s:s, s:s, s:s, s:s, s:s, s:s}", "kafka",
-                       b->kafka_gw, "datasets", b->dataset, "schemas_dir",
-                       b->schemas_dir, "grants_dir", b->grants_dir,
-                       "pseudonym_key_file", "(in memory)", "client_id", client,
-                       "holder_keys_dir", b->holder_keys, "signing_key_file",
-                       b->gw_key);
+        gw = json_pack(
+            "{s:O, s:[s], s:s, s:s, s:s, s:s, s:s, s:s, s:s}", "kafka",
+            b->kafka_gw, "datasets", b->dataset, "schemas_dir", b->schemas_dir,
+            "grants_dir", b->grants_dir, "pseudonym_key_file", "(in memory)",
+            "client_id", client, "holder_keys_dir", b->holder_keys,
+            "signing_key_file", b->gw_key, "audit_key_file", b->audit_key);
         if (gw && o->commit_interval_ms)
                 json_object_set_new(gw, "commit_interval_ms",
                                     json_integer(o->commit_interval_ms));

@@ -69,8 +69,9 @@ const sb_config_field_t sb_gateway_cfg_table[] = {
     F(audit_key_file, SB_CFG_STRING, 0, NULL, 0, 0,
       "Ed25519 secret key file (sharebus keys generate, mode 0600) that "
       "signs the checkpoints of the gateway's chain on _sb.audit; its "
-      "public key goes in the platform's audit_keys. Without it the chain "
-      "is linked but unsigned (a warning at start)"),
+      "public key goes in the platform's audit_keys. Required unless "
+      "kafka.insecure_dev (then, without it, the chain is linked but "
+      "unsigned, warned at start)"),
     F(audit_checkpoint_every, SB_CFG_INT, 0, "100", 1, 1000000,
       "Write a signed checkpoint of the audit chain every this many "
       "entries (and on close)"),
@@ -878,10 +879,20 @@ sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
                 if (sb_signkey_load(cfg->audit_key_file, &gw->audit_key, errstr,
                                     errstr_size))
                         goto fail;
+        } else if (!cfg->kafka.insecure_dev) {
+                sb_seterr(errstr, errstr_size, SB_ERR_CONFIG,
+                          "gateway: audit_key_file is not set: outside "
+                          "kafka.insecure_dev the checkpoints of the audit "
+                          "chain '%s' are signed (make a key with sharebus "
+                          "keys generate and declare its public key in the "
+                          "platform's audit_keys)",
+                          gw->txid);
+                goto fail;
         } else {
                 sb_log(SB_LOG_WARN, "GATEWAY",
                        "no audit_key_file: the audit chain '%s' is linked "
-                       "but no checkpoint is signed; set audit_key_file "
+                       "but no checkpoint is signed (allowed with "
+                       "insecure_dev only); set audit_key_file "
                        "(sharebus keys generate) and declare its public key "
                        "in the platform's audit_keys",
                        gw->txid);

@@ -52,6 +52,7 @@ int main(void)
         sb_world_t w;
         char errstr[1024], path[600], subject[16], event_id[37];
         char hkey[400], gkey[400], hkeys[400], gkeys[400], gpub[500];
+        char akey[400];
         char ps[SB_PSEUDONYM_HEXLEN + 1], *text = NULL;
         size_t len = 0, records, i;
         FILE *mem, *in;
@@ -99,6 +100,9 @@ int main(void)
         sb_test_keypair(hkey, path);
         snprintf(gpub, sizeof(gpub), "%s/gateway.pub", gkeys);
         sb_test_keypair(gkey, gpub);
+        snprintf(akey, sizeof(akey), "%s/audit.key", w.dir);
+        snprintf(path, sizeof(path), "%s/audit.pub", w.dir);
+        sb_test_keypair(akey, path);
 
         memset(&hcfg, 0, sizeof(hcfg));
         cfg_apply(sb_holder_cfg_table, &hcfg,
@@ -120,13 +124,13 @@ int main(void)
 
         memset(&gcfg, 0, sizeof(gcfg));
         cfg_apply(sb_gateway_cfg_table, &gcfg,
-                  json_pack("{s:o, s:[s], s:s, s:s, s:s, s:s, s:s, s:s}",
+                  json_pack("{s:o, s:[s], s:s, s:s, s:s, s:s, s:s, s:s, s:s}",
                             "kafka", kafka_json(&gw_kc), "datasets",
                             "beneficiaries", "schemas_dir", SB_SCHEMAS_DIR,
                             "grants_dir", w.grants_dir, "pseudonym_key_file",
                             "(memory)", "client_id", "t7-gateway",
-                            "holder_keys_dir", hkeys, "signing_key_file",
-                            gkey));
+                            "holder_keys_dir", hkeys, "signing_key_file", gkey,
+                            "audit_key_file", akey));
         key = sb_key_random();
         gw = sb_gateway_new(&gcfg, key, errstr, sizeof(errstr));
         SB_CHECK(gw, "gateway over mTLS: %s", errstr);

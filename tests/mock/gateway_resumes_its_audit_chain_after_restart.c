@@ -7,14 +7,15 @@
  * and shares a third batch, then stops on SIGTERM. _sb.audit then holds
  * one chain, the gateway's transactional.id, from seq 1 with no gap and no
  * seq twice, every entry covered by a signed checkpoint, and it verifies
- * without allow-unchained; its delivery entries count exactly the records
- * on the reuser's stream.
+ * without allow-unchained; its delivery entries count every record
+ * committed to the reuser's stream.
  *
  * librdkafka 2.0.2's mock keeps no transactional offset commits and shows
  * aborted transactions to read_committed consumers (see
  * kill9_gateway_and_reusers_on_mock_cluster_store_exactly_the_model.c), so
  * the restarted gateway shares its input again: the stream holds at least
- * every record, and the audit says exactly what the stream holds.
+ * every record, and the audit counts every committed one and never more
+ * than the stream holds.
  */
 #include <unistd.h>
 
@@ -182,8 +183,15 @@ int main(void)
                             json_integer_value(json_object_get(e, "records"));
                 json_decref(e);
         }
-        SB_CHECK_INT(on_stream, delivered,
-                     "records in the delivery entries vs the stream");
+        /* Every committed record is audited, and nothing the stream does
+         * not hold. On the mock the two may differ: the killed instance's
+         * aborted transaction stays visible with the records it had
+         * produced, while its delivery entries, written just before a
+         * commit, never were (a real broker hides the records too). */
+        SB_CHECK(delivered >= (long)(n1 + n2 + n3) && delivered <= on_stream,
+                 "records in the delivery entries: %ld, published %zu, on "
+                 "the stream %ld",
+                 delivered, n1 + n2 + n3, on_stream);
         printf("killed once, restarted: %zu entries in one chain (seq 1..%lld),"
                " %zu checkpoints, intact; %ld records delivered and "
                "audited\n",

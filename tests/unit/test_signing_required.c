@@ -1,7 +1,8 @@
 /*
  * Signatures are not optional in production (DESIGN.md §9; CNIL R3.4-*):
  * outside kafka.insecure_dev, a holder without a signing key, a gateway
- * without its holders' public keys or its own signing key, and a reuser
+ * without its audit key (R4.3-13), its holders' public keys or its own
+ * signing key, and a reuser
  * agent without the gateway's public keys refuse to start, before they
  * connect, and say which setting is missing.
  */
@@ -74,38 +75,50 @@ static void holder_refuses_to_start_without_signing_key(void **state)
         sb_config_release(sb_holder_cfg_table, &cfg);
 }
 
+/* One refusal per missing setting, in the order they are checked. */
+static void gateway_refuses(const char *grants, const char *audit_key,
+                            const char *holder_keys, const char *missing)
+{
+        sb_key_t *key = sb_key_random();
+        char errstr[512] = "";
+        sb_gateway_cfg_t cfg;
+        json_t *j;
+
+        j = json_pack("{s:o, s:[s], s:s, s:s, s:s}", "kafka", tls_kafka(),
+                      "datasets", "beneficiaries", "schemas_dir",
+                      SB_SCHEMAS_DIR, "grants_dir", grants,
+                      "pseudonym_key_file", "(memory)");
+        if (audit_key)
+                json_object_set_new(j, "audit_key_file",
+                                    json_string(audit_key));
+        if (holder_keys)
+                json_object_set_new(j, "holder_keys_dir",
+                                    json_string(holder_keys));
+        memset(&cfg, 0, sizeof(cfg));
+        apply(sb_gateway_cfg_table, &cfg, j);
+        assert_null(sb_gateway_new(&cfg, key, errstr, sizeof(errstr)));
+        if (!strstr(errstr, missing))
+                fail_msg("expected a refusal naming %s, got: %s", missing,
+                         errstr);
+        sb_config_release(sb_gateway_cfg_table, &cfg);
+        sb_key_destroy(key);
+}
+
 static void gateway_refuses_to_start_without_keys(void **state)
 {
-        char grants[128], hk[128], errstr[512] = "";
-        sb_gateway_cfg_t cfg;
-        sb_key_t *key = sb_key_random();
+        char grants[128], hk[128], ak[128], apub[128];
 
         (void)state;
         snprintf(grants, sizeof(grants), "%s/grants", dir);
         mkdir(grants, 0700);
         snprintf(hk, sizeof(hk), "%s/holder-keys", dir);
+        snprintf(ak, sizeof(ak), "%s/audit.key", dir);
+        snprintf(apub, sizeof(apub), "%s/audit.pub", dir);
+        sb_test_keypair(ak, apub);
 
-        memset(&cfg, 0, sizeof(cfg));
-        apply(sb_gateway_cfg_table, &cfg,
-              json_pack("{s:o, s:[s], s:s, s:s, s:s}", "kafka", tls_kafka(),
-                        "datasets", "beneficiaries", "schemas_dir",
-                        SB_SCHEMAS_DIR, "grants_dir", grants,
-                        "pseudonym_key_file", "(memory)"));
-        assert_null(sb_gateway_new(&cfg, key, errstr, sizeof(errstr)));
-        assert_non_null(strstr(errstr, "holder_keys_dir"));
-        sb_config_release(sb_gateway_cfg_table, &cfg);
-
-        memset(&cfg, 0, sizeof(cfg));
-        apply(sb_gateway_cfg_table, &cfg,
-              json_pack("{s:o, s:[s], s:s, s:s, s:s, s:s}", "kafka",
-                        tls_kafka(), "datasets", "beneficiaries", "schemas_dir",
-                        SB_SCHEMAS_DIR, "grants_dir", grants,
-                        "pseudonym_key_file", "(memory)", "holder_keys_dir",
-                        hk));
-        assert_null(sb_gateway_new(&cfg, key, errstr, sizeof(errstr)));
-        assert_non_null(strstr(errstr, "signing_key_file"));
-        sb_config_release(sb_gateway_cfg_table, &cfg);
-        sb_key_destroy(key);
+        gateway_refuses(grants, NULL, NULL, "audit_key_file");
+        gateway_refuses(grants, ak, NULL, "holder_keys_dir");
+        gateway_refuses(grants, ak, hk, "signing_key_file");
 }
 
 static void reuser_refuses_to_start_without_gateway_keys(void **state)

@@ -446,6 +446,7 @@ void sb_scn_rig_configure(sb_scn_rig_t *g, const sb_scn_t *s,
 {
         char errstr[1024], path[700], name[128], cfg[700];
         char holder_keys[600], gw_keys[600], holder_key[600], gw_key[600];
+        char audit_key[600];
         json_t *j;
         int i, r;
 
@@ -471,19 +472,24 @@ void sb_scn_rig_configure(sb_scn_rig_t *g, const sb_scn_t *s,
         sb_test_keypair(holder_key, path);
         snprintf(path, sizeof(path), "%s/gateway.pub", gw_keys);
         sb_test_keypair(gw_key, path);
+        /* and the key that signs the gateways' audit checkpoints */
+        snprintf(audit_key, sizeof(audit_key), "%s/audit.key", g->dir);
+        snprintf(path, sizeof(path), "%s/audit.pub", g->dir);
+        sb_test_keypair(audit_key, path);
         for (i = 0; i < gateways; i++) {
                 snprintf(name, sizeof(name), "%s-gw-%d", s->dataset, i);
                 snprintf(cfg, sizeof(cfg), "%s/%s.json", g->dir, name);
                 write_json(
                     cfg, json_pack(
                              "{s:O, s:[s], s:s, s:s, s:s, s:s, s:i, "
-                             "s:i, s:s, s:s}",
+                             "s:i, s:s, s:s, s:s}",
                              "kafka", gw_kafka, "datasets", s->dataset,
                              "schemas_dir", g->schemas_dir, "grants_dir",
                              g->grants_dir, "pseudonym_key_file", g->keyfile,
                              "client_id", name, "commit_interval_ms", 50,
                              "transaction_timeout_ms", 10000, "holder_keys_dir",
-                             holder_keys, "signing_key_file", gw_key));
+                             holder_keys, "signing_key_file", gw_key,
+                             "audit_key_file", audit_key));
                 sb_proc_init(&g->gw[i], name, g->dir, "gateway", NULL, cfg);
         }
         json_decref(gw_kafka);
