@@ -10,10 +10,8 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "log.h"
+#include "producer.h"
 #include "reader.h"
-
-/* A delivery report not in yet. */
-#define SB_RIGHTS_DR_WAITING RD_KAFKA_RESP_ERR__IN_PROGRESS
 
 struct sb_rights_s {
         const sb_admin_cfg_t *cfg;
@@ -672,32 +670,10 @@ static sb_err_t sb_rights_on_alert(const rd_kafka_message_t *m, void *opaque,
 static sb_err_t sb_rights_producer(sb_rights_t *r, char *errstr,
                                    size_t errstr_size)
 {
-        rd_kafka_conf_t *conf;
-        char kerr[512], timeout[32];
-
-        if (r->producer)
-                return SB_OK;
-        conf = sb_kafka_producer_conf_new(&r->cfg->kafka, r->cfg->client_id,
-                                          errstr, errstr_size);
-        if (!conf)
-                return SB_ERR_CONFIG;
-        snprintf(timeout, sizeof(timeout), "%lld", r->cfg->timeout_ms);
-        if (sb_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
-                              errstr_size) ||
-            sb_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-            sb_kafka_conf_set(conf, "message.timeout.ms", timeout, errstr,
-                              errstr_size)) {
-                rd_kafka_conf_destroy(conf);
-                return SB_ERR_CONFIG;
-        }
-        rd_kafka_conf_set_dr_msg_cb(conf, sb_kafka_dr_to_slot);
-        r->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-        if (!r->producer) {
-                rd_kafka_conf_destroy(conf);
-                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                 "cannot create the alert producer: %s", kerr);
-        }
-        return SB_OK;
+        if (!r->producer)
+                r->producer =
+                    sb_admin_producer_new(r->cfg, "alert", errstr, errstr_size);
+        return r->producer ? SB_OK : SB_ERR_KAFKA;
 }
 
 /* The alert of one (event, reuser), as JSON text (the caller frees it). */
@@ -751,7 +727,7 @@ static sb_err_t sb_rights_raise(sb_rights_t *r, const sb_rights_report_t *rep,
         if (!(value = sb_rights_alert_json(rep, ev, a, alert)) ||
             json_object_set_new(raised, seen, json_true()))
                 goto nomem;
-        status[*sentp] = SB_RIGHTS_DR_WAITING;
+        status[*sentp] = SB_ADMIN_DR_WAITING;
         kerr = rd_kafka_producev(
             r->producer, RD_KAFKA_V_TOPIC(SB_RIGHTS_ALERTS_TOPIC),
             RD_KAFKA_V_KEY(key, strlen(key)),
@@ -821,16 +797,8 @@ sb_err_t sb_rights_alert(sb_rights_t *r, const sb_rights_report_t *rep,
                                                       raised, status, &sent,
                                                       errstr, errstr_size);
         /* Whatever was handed over is waited for, even after an error. */
-        sb_kafka_flush(r->producer, (int)r->cfg->timeout_ms);
-        for (i = 0; i < sent; i++) {
-                if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR)
-                        continue;
-                if (!failed++)
-                        first_err = status[i] == SB_RIGHTS_DR_WAITING
-                                        ? "no delivery report within "
-                                          "timeout_ms"
-                                        : rd_kafka_err2str(status[i]);
-        }
+        failed = sb_admin_producer_wait(r->producer, (int)r->cfg->timeout_ms,
+                                        status, sent, &first_err);
         *raisedp = sent - failed;
         if (!err && failed)
                 err =
