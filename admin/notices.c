@@ -564,10 +564,11 @@ sb_err_t sb_notifier_run(sb_notifier_t *nt, const sb_platform_t *pf,
                 }
                 err = SB_OK;
         }
-        if (!dry_run && nt->producer) {
+        if (!dry_run) {
                 /* Whatever was handed over is waited for, even after an
-                 * error. */
-                sb_kafka_flush(nt->producer, (int)nt->cfg->timeout_ms);
+                 * error; a notice still due was not handed over. */
+                if (nt->producer)
+                        sb_kafka_flush(nt->producer, (int)nt->cfg->timeout_ms);
                 for (i = 0; i < pass->cnt; i++) {
                         sb_notice_t *n = &pass->notices[i];
 

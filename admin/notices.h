@@ -4,8 +4,9 @@
  * grants notify`, run periodically by the platform team like `sharebus
  * rights watch`.
  *
- * The gateway shares nothing outside a grant's validity; these notices
- * tell the reuser before it happens, so that it can ask for a renewal
+ * Validity is one of the limits a grant puts on a reuser (CNIL R5.2-02).
+ * The gateway shares nothing outside it; these notices tell the reuser
+ * before it happens, so that it can ask for a renewal
  * rather than find its stream silent (CNIL R5.2-03: limits must not cut a
  * reuser off up-to-date data by surprise), and tell it what it must then
  * delete (R6.2-03, R6.2-04: its agent purges the rows past valid_until).
@@ -29,6 +30,9 @@
  *
  * No personal data: a notice names the grant, its reuser, dataset and
  * purposes.
+ *
+ * One notifier at a time: two running at once could both send a notice
+ * that neither has seen on the topic yet.
  */
 #ifndef SB_NOTICES_H
 #define SB_NOTICES_H

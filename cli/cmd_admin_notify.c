@@ -228,6 +228,10 @@ static void sb_notify_print(const sb_notice_pass_t *pass,
                 if (dry_run && n->state == SB_NOTICE_DUE)
                         printf("              %s\n", n->value);
         }
+        if (pass->undeclared)
+                printf("%zu notice(s) not sent: the reuser is not declared in "
+                       "'%s', so it has no notice topic\n",
+                       pass->undeclared, cfg->platform);
 }
 
 /* Sleeps `ms`, waking up early on SIGINT/SIGTERM. */
