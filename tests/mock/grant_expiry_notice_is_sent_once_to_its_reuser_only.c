@@ -7,7 +7,8 @@
  * Through the built binary (`sharebus admin grants notify`):
  *   - _sb.grants absent: the grants are the platform's grant files, and
  *     the output says so; --dry-run prints the one notice due and sends
- *     nothing;
+ *     nothing; a lead longer than the notice topics keep notices is
+ *     refused;
  *   - --once sends exactly one grant.expiring notice to sb.notice.reuser-a
  *     (key, CloudEvents headers, JSON value without personal data) and
  *     nothing to sb.notice.reuser-b; a second --once sends nothing;
@@ -224,6 +225,18 @@ int main(void)
                  rc, out);
         SB_CHECK_INT(0, sb_testenv_count_messages(&te, "sb.notice.reuser-a"),
                      "notices after --dry-run");
+
+        /* A lead longer than the notice topics keep notices (30 days)
+         * could repeat one: refused, nothing sent. */
+        rc = cli(&te, admin_path, "notify --once --before 60d", out,
+                 sizeof(out));
+        SB_CHECK(rc == 1 && strstr(out, "ops_retention_days") &&
+                     strstr(out, "--before"),
+                 "notify --before 60d: expected exit 1 naming "
+                 "ops_retention_days, got %d:\n%s",
+                 rc, out);
+        SB_CHECK_INT(0, sb_testenv_count_messages(&te, "sb.notice.reuser-a"),
+                     "notices after a refused --before");
 
         /* 2. One notice, to reuser-a only; never twice. */
         notify(&te, admin_path, "notify --once",
