@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "producer.h"
 
 /* A delivery report not in yet. */
-#define SB_ALERTS_DR_WAITING RD_KAFKA_RESP_ERR__IN_PROGRESS
 
 struct sb_alerter_s {
         const sb_admin_cfg_t *cfg;
@@ -84,33 +84,10 @@ static sb_err_t sb_alerts_on_message(const rd_kafka_message_t *m, void *opaque,
 static sb_err_t sb_alerts_producer(sb_alerter_t *al, char *errstr,
                                    size_t errstr_size)
 {
-        rd_kafka_conf_t *conf;
-        char kerr[512], timeout[32];
-
-        if (al->producer)
-                return SB_OK;
-        conf = sb_kafka_producer_conf_new(&al->cfg->kafka, al->cfg->client_id,
-                                          errstr, errstr_size);
-        if (!conf)
-                return SB_ERR_CONFIG;
-        snprintf(timeout, sizeof(timeout), "%lld", al->cfg->timeout_ms);
-        if (sb_kafka_conf_set(conf, "enable.idempotence", "true", errstr,
-                              errstr_size) ||
-            sb_kafka_conf_set(conf, "acks", "all", errstr, errstr_size) ||
-            sb_kafka_conf_set(conf, "message.timeout.ms", timeout, errstr,
-                              errstr_size)) {
-                rd_kafka_conf_destroy(conf);
-                return SB_ERR_CONFIG;
-        }
-        rd_kafka_conf_set_dr_msg_cb(conf, sb_kafka_dr_to_slot);
-        al->producer =
-            rd_kafka_new(RD_KAFKA_PRODUCER, conf, kerr, sizeof(kerr));
-        if (!al->producer) {
-                rd_kafka_conf_destroy(conf);
-                return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                 "cannot create the alert producer: %s", kerr);
-        }
-        return SB_OK;
+        if (!al->producer)
+                al->producer = sb_admin_producer_new(al->cfg, "alert", errstr,
+                                                     errstr_size);
+        return al->producer ? SB_OK : SB_ERR_KAFKA;
 }
 
 /* The alerts of `alerts` not in `seen`, each added to `seen`; NULL when
@@ -165,7 +142,7 @@ static sb_err_t sb_alerts_produce(sb_alerter_t *al, const json_t *a,
         if (!(value = json_dumps(v, JSON_COMPACT)))
                 return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                  "out of memory");
-        *slot = SB_ALERTS_DR_WAITING;
+        *slot = SB_ADMIN_DR_WAITING;
         kerr = rd_kafka_producev(
             al->producer, RD_KAFKA_V_TOPIC(SB_ALERTS_TOPIC),
             RD_KAFKA_V_KEY(key, strlen(key)),
@@ -226,20 +203,11 @@ sb_err_t sb_alerter_raise(sb_alerter_t *al, const json_t *alerts,
                                               errstr_size)))
                         sent++;
         /* Whatever was handed over is waited for, even after an error. */
-        sb_kafka_flush(al->producer, (int)al->cfg->timeout_ms);
-        for (i = 0; i < sent; i++) {
-                if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR) {
-                        if (raised)
-                                json_array_append(raised,
-                                                  json_array_get(due, i));
-                        continue;
-                }
-                if (!failed++)
-                        first_err = status[i] == SB_ALERTS_DR_WAITING
-                                        ? "no delivery report within "
-                                          "timeout_ms"
-                                        : rd_kafka_err2str(status[i]);
-        }
+        failed = sb_admin_producer_wait(al->producer, (int)al->cfg->timeout_ms,
+                                        status, sent, &first_err);
+        for (i = 0; raised && i < sent; i++)
+                if (status[i] == RD_KAFKA_RESP_ERR_NO_ERROR)
+                        json_array_append(raised, json_array_get(due, i));
         *raisedp = sent - failed;
         if (!err && failed)
                 err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,

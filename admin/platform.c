@@ -37,6 +37,19 @@ const sb_config_field_t sb_admin_cfg_table[] = {
      "(`admin grants apply` and `revoke`, `admin acls apply`); its public "
      "key goes in the platform's "
      "audit_keys. Without it their chain is linked but unsigned"},
+    {"expiry_notice_ms", SB_CFG_INT, offsetof(sb_admin_cfg_t, expiry_notice_ms),
+     0, "604800000", 3600 * 1000, 365 * DAY_MS, NULL,
+     "How long before a grant's valid_until `sharebus admin grants notify` "
+     "sends its reuser a grant.expiring notice on sb.notice.<reuser> "
+     "(default 7 days; `--before` overrides it). At most the platform's "
+     "ops_retention_days, so that the notice is still on the topic when "
+     "the next run checks it"},
+    {"notice_contact", SB_CFG_STRING, offsetof(sb_admin_cfg_t, notice_contact),
+     0, NULL, 0, 0, NULL,
+     "Whom a reuser asks to renew a grant, as the notices of `sharebus admin "
+     "grants notify` name it (e.g. \"the data platform team, "
+     "grants@platform.example\"); unset: \"the platform team that issued "
+     "the grant\""},
     {NULL, 0, 0, 0, NULL, 0, 0, NULL, NULL},
 };
 

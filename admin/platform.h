@@ -30,6 +30,8 @@ typedef struct sb_admin_cfg_s {
         long long timeout_ms;
         long long receipt_deadline_ms;
         char *audit_key_file;
+        long long expiry_notice_ms; /* admin grants notify: notice lead */
+        char *notice_contact;       /* ... whom reusers ask to renew */
 } sb_admin_cfg_t;
 
 extern const sb_config_field_t sb_admin_cfg_table[];

@@ -42,6 +42,8 @@ int sb_cmd_transparency(int argc, char **argv);
 int sb_admin_cmd_topics(int argc, char **argv);
 int sb_admin_cmd_acls(int argc, char **argv);
 int sb_admin_cmd_grants(int argc, char **argv);
+/* admin grants notify, in cmd_admin_notify.c */
+int sb_admin_grants_notify(int argc, char **argv);
 
 /* Set by SIGINT/SIGTERM; long-running commands poll it. */
 extern volatile sig_atomic_t sb_cli_stop;

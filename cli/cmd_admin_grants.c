@@ -32,6 +32,8 @@ static int sb_grants_usage(const char *why)
             "       sharebus admin grants show ID --config ADMIN.json "
             "[--json]\n"
             "       sharebus admin grants revoke ID --config ADMIN.json\n"
+            "       sharebus admin grants notify --config ADMIN.json "
+            "[--before D] [--once] ...\n"
             "\n"
             "plan    compares the grant files of the platform's grants_dir "
             "with %s:\n"
@@ -55,6 +57,9 @@ static int sb_grants_usage(const char *why)
             "gateway stops\n"
             "        sharing it while running; its history stays on the "
             "topic\n"
+            "notify  tells reusers on sb.notice.<reuser> that a grant "
+            "expires soon, has\n"
+            "        expired or was revoked, once ('notify --help')\n"
             "\n"
             "  --config F   the platform administrator's config "
             "(examples/admin.json)\n"
@@ -558,13 +563,15 @@ int sb_admin_cmd_grants(int argc, char **argv)
                                        "show or revoke)");
         if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
                 return sb_grants_usage(NULL);
+        if (!strcmp(argv[1], "notify"))
+                return sb_admin_grants_notify(argc, argv);
         for (i = 0; actions[i]; i++)
                 if (!strcmp(actions[i], argv[1]))
                         break;
         if (!actions[i]) {
                 snprintf(why, sizeof(why),
                          "unknown action '%.64s'; the actions are plan, "
-                         "apply, list, show and revoke",
+                         "apply, list, show, revoke and notify",
                          argv[1]);
                 return sb_grants_usage(why);
         }

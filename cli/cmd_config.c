@@ -28,8 +28,8 @@ int sb_cmd_config(int argc, char **argv)
         sb_config_print_reference(stdout, "reuser (`sharebus reuser run`)",
                                   sb_reuser_cfg_table);
         sb_config_print_reference(stdout,
-                                  "admin (`sharebus admin topics|acls`, "
-                                  "`sharebus rights`)",
+                                  "admin (`sharebus admin "
+                                  "topics|acls|grants`, `sharebus rights`)",
                                   sb_admin_cfg_table);
         return SB_EXIT_OK;
 }
