@@ -56,12 +56,12 @@
  * Figures per configuration: records/s, the ratio to the pipe's, the
  * gateway thread's CPU per input record (all K outputs of it), audit
  * messages, signed batches, peak RSS. The gateway's records/s is
- * bimodal here: in runs whose first commit did not wait for the 1 s
- * metadata timer, its consumer runs dry for 0.2-0.4 s once or twice in
- * the window (not the commit, not fetch.wait.max.ms nor
- * fetch.error.backoff.ms; cause not found yet), which can halve the rate
- * while its CPU per record does not move. Use --rounds 3 or more, and
- * read the CPU per record beside the rate.
+ * bimodal here: in some runs, most often those whose first commit did not
+ * wait for the 1 s metadata timer, its consumer delivers nothing for
+ * 0.2-0.4 s once or twice in the window (right after a commit; not
+ * fetch.wait.max.ms nor fetch.error.backoff.ms; cause not found yet),
+ * which can halve the rate while its CPU per record does not move. Use
+ * --rounds 3 or more, and read the CPU per record beside the rate.
  * Exit status: 0 when every record went through exactly once and every
  * signed output verified, whether or not the target ratio (plain gateway,
  * 1 reuser, >= 0.5 of the pipe) is met: a benchmark reports, it does not
