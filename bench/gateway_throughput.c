@@ -1,34 +1,72 @@
 /*
  * sharebus benchmark - gateway throughput against a plain transactional
- * pipe, on the in-process mock cluster and the same input.
+ * pipe, on the in-process mock cluster and the same input: what the
+ * minimisation engine (every transform, 1 and 4 reusers) and integrity
+ * (batch signatures verified and produced, the audit log) cost.
  *
- * Each round starts a fresh mock cluster, has the holder publish the same
- * N synthetic records (fixed seed) to sb.in.beneficiaries, then runs on
- * that input, each in its own consumer group reading from the beginning:
+ * The holder publishes N synthetic records (fixed seed), signed with a
+ * holder key made once in the bench directory (its public half in
+ * <dir>/holder-keys/beneficiaries/), to sb.in.beneficiaries. Each round
+ * then runs, each configuration on a fresh mock cluster holding that same
+ * input (a gateway restores the subject state it finds on
+ * _sb.state.beneficiaries, so two runs on one cluster would not do the
+ * same work), each in its own consumer group reading from the beginning:
  *
- *   pipe     a plain librdkafka consume -> produce pipe: read_committed
- *            consumer, transactional producer, every message copied as it
- *            is (key, value, headers) to bench.pipe.out, the offsets sent
- *            in the transaction. It is the floor of what any exactly-once
- *            relay costs on this cluster, so the ratio isolates what the
- *            gateway adds: envelope parsing, decoding, projection,
- *            pseudonymisation, encoding.
- *   gateway  sb_gateway_run() with one grant (one reuser).
+ *   pipe      a plain librdkafka consume -> produce pipe: read_committed
+ *             consumer, transactional producer, every message copied as
+ *             it is (key, value, headers) to bench.pipe.out, the offsets
+ *             sent in the transaction. It is the floor of what any
+ *             exactly-once relay costs on this cluster, so the ratio
+ *             isolates what the gateway adds: envelope parsing, decoding,
+ *             projection, pseudonymisation, encoding, state, signatures.
+ *             Run once per round, on the first configuration's cluster.
+ *   plain-K   sb_gateway_run() serving K copies of the grant (ids
+ *             <id>-r1.., reusers bench-r1..bench-rK, one output topic
+ *             each), without holder_keys_dir or signing_key_file: it
+ *             neither verifies its input nor signs its output.
+ *   signed-K  the same with holder_keys_dir and signing_key_file: every
+ *             input message verified, every output message signed.
  *
- * Both use the same client configuration (sb_kafka_conf_new() and the
- * gateway's producer settings), the same commit policy (read from the
- * gateway config's defaults), the same loop shape, and are timed by the
- * same harness over their steady state (bench_measure()). The output
- * topics are then read back (read_committed) and must hold every record
- * exactly once. Peak RSS is that of the gateway phase (bench_main()).
+ * K is 1 and 4 unless --reusers says otherwise. All use the same client
+ * configuration (sb_kafka_conf_new() and the gateway's producer settings),
+ * the same commit policy (read from the gateway config's defaults), the
+ * same loop shape, and are timed by the same harness over their steady
+ * state (bench_measure()). The output topics are then read back
+ * (read_committed) and each must hold every record exactly once; after a
+ * signed run every message must verify with the gateway's public key
+ * (sb_seal_verifier, common/seal.h), the gateway must count no unverified
+ * input and at least one signed batch. The messages each gateway run adds
+ * to _sb.audit are counted and reported (the gateway writes its audit
+ * entries as part of its normal work; none are forced here). Peak RSS is
+ * that of each gateway phase (bench_main()).
  *
- * Options: --records N (50000), --grant FILE (the housing observatory's),
+ * The default grant, bench/grants/all-transforms.json, uses every
+ * transform the beneficiaries schema admits: keep, drop (by omission),
+ * generalise a date to a year and another to a month, a timestamp to a
+ * month, bucket an int and a decimal, truncate strings, pseudonymise a
+ * nullable string. Not round: the schema has no float or double field.
+ *
+ * Options: --records N (50000), --grant FILE (bench/grants/
+ * all-transforms.json), --reusers K (1 and 4: two configurations each),
  * --rounds R (1; medians are reported), --partitions P (per data topic;
  * default 3, more when N would not fit: see bench_partitions()),
- * --max-in-flight M (1; see BENCH_MOCK_NAGLE).
- * Exit status: 0 when every record went through exactly once, whether or
- * not the target ratio is met (a benchmark reports, it does not gate); 1
- * when a pipeline lost, duplicated or quarantined records, or failed.
+ * --max-in-flight M (1; see BENCH_MOCK_NAGLE). The defaults take about a
+ * minute on a 2-core machine: N stays 50000, four clusters a round, most
+ * of the time in their set-up and the consumer groups' joins.
+ * Figures per configuration: records/s, the ratio to the pipe's, the
+ * gateway thread's CPU per input record (all K outputs of it), audit
+ * messages, signed batches, peak RSS. The gateway's records/s is
+ * bimodal here: in some runs, most often those whose first commit did not
+ * wait for the 1 s metadata timer, its consumer delivers nothing for
+ * 0.2-0.4 s once or twice in the window (right after a commit; not
+ * fetch.wait.max.ms nor fetch.error.backoff.ms; cause not found yet),
+ * which can halve the rate while its CPU per record does not move. Use
+ * --rounds 3 or more, and read the CPU per record beside the rate.
+ * Exit status: 0 when every record went through exactly once and every
+ * signed output verified, whether or not the target ratio (plain gateway,
+ * 1 reuser, >= 0.5 of the pipe) is met: a benchmark reports, it does not
+ * gate; 1 when a pipeline lost, duplicated or quarantined records, left
+ * an output unsigned or failed.
  * The last line of the output is one JSON object with the figures.
  */
 #include <errno.h>
@@ -52,22 +90,28 @@
 #include "mockenv.h"
 #include "sample.h"
 #include "schema.h"
+#include "seal.h"
+#include "sign.h"
 
-#define BENCH_SCHEMAS_DIR SB_SOURCE_DIR "/schemas"
-#define BENCH_DEFAULT_GRANT                                                    \
-        SB_SOURCE_DIR "/broker-config/grants/housing-observatory.json"
-#define BENCH_IN_TOPIC     "sb.in.beneficiaries"
-#define BENCH_PIPE_TOPIC   "bench.pipe.out"
-#define BENCH_TARGET_RATIO 0.5
+#define BENCH_SCHEMAS_DIR   SB_SOURCE_DIR "/schemas"
+#define BENCH_DEFAULT_GRANT SB_SOURCE_DIR "/bench/grants/all-transforms.json"
+#define BENCH_IN_TOPIC      "sb.in.beneficiaries"
+#define BENCH_PIPE_TOPIC    "bench.pipe.out"
+#define BENCH_TARGET_RATIO  0.5
+#define BENCH_DATASET       "beneficiaries"
+#define BENCH_MAX_REUSERS   8
+/* plain and signed, for each of two reuser counts */
+#define BENCH_MAX_CONFS 4
 /* Generous: a stuck pipeline must fail the run, not hang it. */
 #define BENCH_TIMEOUT_S 300.0
 /*
  * librdkafka 2.0.2's mock keeps at most 5 MiB per partition and silently
  * drops the oldest message sets beyond (rdkafka_mock.c, max_size). A
- * sample record takes ~430 bytes with its headers, so a partition holds
- * ~12000: stay well below, so that no topic loses its head.
+ * signed sample record takes ~690 bytes with its headers (~430, and ~250
+ * of sb_sig for a batch of 1024), so a partition holds ~7500: stay well
+ * below, so that no topic loses its head.
  */
-#define BENCH_RECORDS_PER_PARTITION 9000
+#define BENCH_RECORDS_PER_PARTITION 6000
 /*
  * BENCH_MOCK_NAGLE: the 2.0.2 mock broker leaves Nagle on for its
  * sockets (no TCP_NODELAY in rdkafka_mock.c; real brokers set it). When a
@@ -89,20 +133,37 @@
  * must then fit in queued.max.messages.kbytes, 64 MiB: ~500000 records).
  */
 
+/* One gateway configuration and its figures over the rounds. */
+typedef struct bench_conf_s {
+        char name[32]; /* "plain-1", "signed-4" */
+        int reusers;
+        int signs;                /* verifies its input, signs its output */
+        double *rps, *us, *audit; /* per round */
+        double rps_med, us_med, audit_med;
+        size_t signed_batches; /* of the last round */
+        long peak_rss, rss_before;
+} bench_conf_t;
+
 typedef struct bench_s {
         size_t records;
         const char *grant_path;
         int rounds;
         int partitions;
         int max_in_flight;
+        int reuser_counts[2], reuser_count_cnt;
+        bench_conf_t confs[BENCH_MAX_CONFS];
+        int conf_cnt;
         char dir[256];
-        char grants_dir[300];
-        char grant_file[600];
+        /* grants-<K>/: K copies of the grant, one per reuser */
+        char grants_dirs[BENCH_MAX_REUSERS + 1][300];
+        char topics[BENCH_MAX_REUSERS][300]; /* of reuser bench-r<i+1> */
+        char holder_key[300], holder_keys[300], gw_key[300];
         sb_catalog_t *cat;
         sb_grant_t *grant;
         sb_key_t *key;
+        sb_keyring_t *gw_ring; /* the gateway's public key */
         long long commit_records, commit_interval_ms;
-        /* per round */
+        /* per configuration */
         sb_mockenv_t *env;
         sb_holder_cfg_t holder_cfg;
         sb_gateway_cfg_t gw_cfg;
@@ -196,37 +257,103 @@ static int bench_cfg(bench_t *b, const sb_config_field_t *table, void *target,
         return err ? -1 : 0;
 }
 
-static int bench_copy_file(bench_t *b, const char *from, const char *to)
+/* A signing key pair: the secret in `secret`, the public in `public`. */
+static int bench_keypair(bench_t *b, const char *secret, const char *public,
+                         sb_keyring_t *ring)
 {
-        FILE *in = fopen(from, "rb"), *out;
-        char buf[8192];
-        size_t n;
-        int ok = 1;
+        sb_signkey_t *k = sb_signkey_generate();
+        int rc = 0;
 
-        if (!in)
-                return bench_fail(b, "'%s': %s", from, strerror(errno));
-        out = fopen(to, "wb");
-        if (!out) {
-                fclose(in);
-                return bench_fail(b, "'%s': %s", to, strerror(errno));
-        }
-        while ((n = fread(buf, 1, sizeof(buf), in)) > 0)
-                if (fwrite(buf, 1, n, out) != n)
-                        ok = 0;
-        if (ferror(in))
-                ok = 0;
-        fclose(in);
-        if (fclose(out))
-                ok = 0;
-        return ok ? 0 : bench_fail(b, "cannot copy '%s' to '%s'", from, to);
+        if (!k)
+                return bench_fail(b, "out of memory");
+        if (sb_signkey_save(k, secret, public, b->errstr, sizeof(b->errstr)))
+                rc = -1;
+        else if (ring && sb_keyring_add(ring, sb_signkey_public(k)))
+                rc = bench_fail(b, "out of memory");
+        sb_signkey_destroy(k);
+        return rc;
 }
 
-/* What every round shares: the grant, the key, the sample file. */
+/*
+ * The batch signatures' keys, as in production: the holder's, its public
+ * half where the gateway's holder_keys_dir expects it, and the gateway's,
+ * whose public half checks the signed runs' outputs.
+ */
+static int bench_keys(bench_t *b)
+{
+        char dir[400], pub[500];
+
+        snprintf(b->holder_key, sizeof(b->holder_key), "%s/holder.key", b->dir);
+        snprintf(b->gw_key, sizeof(b->gw_key), "%s/gateway.key", b->dir);
+        snprintf(b->holder_keys, sizeof(b->holder_keys), "%s/holder-keys",
+                 b->dir);
+        snprintf(dir, sizeof(dir), "%s/%s", b->holder_keys, BENCH_DATASET);
+        if (mkdir(b->holder_keys, 0700) || mkdir(dir, 0700))
+                return bench_fail(b, "'%s': %s", dir, strerror(errno));
+        snprintf(pub, sizeof(pub), "%s/holder.pub", dir);
+        if (bench_keypair(b, b->holder_key, pub, NULL))
+                return -1;
+        b->gw_ring = sb_keyring_new();
+        if (!b->gw_ring)
+                return bench_fail(b, "out of memory");
+        snprintf(pub, sizeof(pub), "%s/gateway.pub", b->dir);
+        return bench_keypair(b, b->gw_key, pub, b->gw_ring);
+}
+
+/*
+ * grants-<K>/: K copies of the grant under test, for reusers bench-r1 ..
+ * bench-rK (ids <id>-r1 ..), each loaded back, so that each is validated
+ * as the gateway will and names its output topic. The gateway serves
+ * every grant of its directory: it serves exactly these K reusers.
+ */
+static int bench_grant_copies(bench_t *b, int k)
+{
+        json_error_t jerr;
+        json_t *g;
+        int i, rc = -1;
+
+        snprintf(b->grants_dirs[k], sizeof(b->grants_dirs[k]), "%s/grants-%d",
+                 b->dir, k);
+        if (mkdir(b->grants_dirs[k], 0700) == -1)
+                return bench_fail(b, "'%s': %s", b->grants_dirs[k],
+                                  strerror(errno));
+        g = json_load_file(b->grant_path, JSON_REJECT_DUPLICATES, &jerr);
+        if (!g)
+                return bench_fail(b, "grant '%s' line %d: %s", b->grant_path,
+                                  jerr.line, jerr.text);
+        for (i = 1; i <= k; i++) {
+                char id[300], reuser[32], path[400];
+                sb_grant_t *copy;
+
+                snprintf(id, sizeof(id), "%s-r%d", b->grant->id, i);
+                snprintf(reuser, sizeof(reuser), "bench-r%d", i);
+                snprintf(path, sizeof(path), "%s/%s.json", b->grants_dirs[k],
+                         reuser);
+                json_object_set_new(g, "id", json_string(id));
+                json_object_set_new(g, "reuser", json_string(reuser));
+                if (json_dump_file(g, path, JSON_INDENT(2))) {
+                        bench_fail(b, "cannot write '%s'", path);
+                        goto out;
+                }
+                copy =
+                    sb_grant_load(path, b->cat, b->errstr, sizeof(b->errstr));
+                if (!copy)
+                        goto out;
+                snprintf(b->topics[i - 1], sizeof(b->topics[i - 1]), "%s",
+                         copy->topic);
+                sb_grant_destroy(copy);
+        }
+        rc = 0;
+out:
+        json_decref(g);
+        return rc;
+}
+
+/* What every round shares: the grants, the keys, the sample file. */
 static int bench_setup(bench_t *b)
 {
         sb_gateway_cfg_t defaults;
-        const char *base;
-        int rc;
+        int i, rc;
 
         snprintf(b->dir, sizeof(b->dir), "%s/sb-bench-XXXXXX",
                  getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
@@ -235,19 +362,6 @@ static int bench_setup(bench_t *b)
                 return bench_fail(b, "cannot create a temporary directory: %s",
                                   strerror(errno));
         }
-        snprintf(b->grants_dir, sizeof(b->grants_dir), "%s/grants", b->dir);
-        if (mkdir(b->grants_dir, 0700) == -1)
-                return bench_fail(b, "'%s': %s", b->grants_dir,
-                                  strerror(errno));
-        /* The gateway serves every grant of its directory: give it only the
-         * one under test, so that it serves exactly one reuser. */
-        base = strrchr(b->grant_path, '/');
-        base = base ? base + 1 : b->grant_path;
-        snprintf(b->grant_file, sizeof(b->grant_file), "%s/%s", b->grants_dir,
-                 base);
-        if (bench_copy_file(b, b->grant_path, b->grant_file))
-                return -1;
-
         if (sb_crypto_init(b->errstr, sizeof(b->errstr)))
                 return -1;
         b->cat =
@@ -255,19 +369,25 @@ static int bench_setup(bench_t *b)
         if (!b->cat)
                 return -1;
         b->grant =
-            sb_grant_load(b->grant_file, b->cat, b->errstr, sizeof(b->errstr));
+            sb_grant_load(b->grant_path, b->cat, b->errstr, sizeof(b->errstr));
         if (!b->grant)
                 return -1;
-        if (strcmp(b->grant->dataset, "beneficiaries"))
+        if (strcmp(b->grant->dataset, BENCH_DATASET))
                 return bench_fail(b,
                                   "grant '%s' is for dataset '%s'; the "
-                                  "synthetic records are of 'beneficiaries'",
-                                  b->grant_path, b->grant->dataset);
+                                  "synthetic records are of '%s'",
+                                  b->grant_path, b->grant->dataset,
+                                  BENCH_DATASET);
         if (!sb_grant_active(b->grant, sb_now_ms()))
                 return bench_fail(b,
                                   "grant '%s' is not active now: the gateway "
                                   "would share nothing",
                                   b->grant_path);
+        for (i = 0; i < b->reuser_count_cnt; i++)
+                if (bench_grant_copies(b, b->reuser_counts[i]))
+                        return -1;
+        if (bench_keys(b))
+                return -1;
         b->key = sb_key_random();
         if (!b->key)
                 return bench_fail(b, "out of memory");
@@ -278,7 +398,8 @@ static int bench_setup(bench_t *b)
         rc = bench_cfg(b, sb_gateway_cfg_table, &defaults,
                        json_pack("{s:{s:s}, s:[s], s:s, s:s}", "kafka",
                                  "bootstrap_servers", "unused", "datasets",
-                                 "beneficiaries", "grants_dir", b->grants_dir,
+                                 BENCH_DATASET, "grants_dir",
+                                 b->grants_dirs[b->reuser_counts[0]],
                                  "pseudonym_key_file", "(in memory)"),
                        "bench gateway defaults");
         b->commit_records = defaults.commit_records;
@@ -321,9 +442,9 @@ static int bench_sample(bench_t *b, const char *path)
         return 0;
 }
 
-/* ---- per round: cluster, configs, input -------------------------------- */
+/* ---- per configuration: cluster, configs, input ------------------------ */
 
-static void bench_round_release(bench_t *b)
+static void bench_cluster_release(bench_t *b)
 {
         if (b->gw_cfg_ok)
                 sb_config_release(sb_gateway_cfg_table, &b->gw_cfg);
@@ -336,39 +457,54 @@ static void bench_round_release(bench_t *b)
         b->env = NULL;
 }
 
+/* What bench_count() saw on a topic. */
+typedef struct bench_tally_s {
+        long count, distinct;
+        long unverified;  /* with a verifier: messages that failed */
+        char reason[256]; /* the first failure's */
+} bench_tally_t;
+
 static int bench_count(bench_t *b, const char *topic, const char *id_header,
-                       long *countp, long *distinctp);
+                       sb_seal_verifier_t *ver, bench_tally_t *t);
 
 /*
- * A fresh cluster per round: every round sees the same conditions, and
- * the output topics hold exactly that round's N records, so that they can
- * be checked exactly (rounds on one cluster would also overflow the
- * mock's per-partition limit).
+ * A fresh cluster per configuration: every run sees the same conditions
+ * (a gateway would restore the state a previous one left on
+ * _sb.state.<dataset>), and the output topics hold exactly that run's N
+ * records, so that they can be checked exactly (runs on one cluster
+ * would also overflow the mock's per-partition limit). The holder always
+ * signs; `c` says whether the gateway verifies and signs.
  */
-static int bench_round_setup(bench_t *b, const char *ndjson)
+static int bench_cluster_setup(bench_t *b, const char *ndjson,
+                               const bench_conf_t *c)
 {
         sb_holder_stats_t hs;
         sb_holder_t *h;
-        json_t *kafka, *props;
+        bench_tally_t in_tally;
+        json_t *kafka, *props, *gw;
         char in_flight[16], prefetch[32];
         FILE *in;
-        long n, distinct;
         sb_err_t err;
+        int i;
 
         b->env = sb_mockenv_new(3, b->errstr, sizeof(b->errstr));
         if (!b->env)
                 return -1;
-        if (sb_mockenv_dataset(b->env, "beneficiaries", b->partitions,
-                               b->errstr, sizeof(b->errstr)) ||
-            sb_mockenv_topic(b->env, b->grant->topic, b->partitions, b->errstr,
-                             sizeof(b->errstr)) ||
+        /* _sb.audit too: the audit messages of each run are counted. */
+        if (sb_mockenv_dataset(b->env, BENCH_DATASET, b->partitions, b->errstr,
+                               sizeof(b->errstr)) ||
             sb_mockenv_topic(b->env, BENCH_PIPE_TOPIC, b->partitions, b->errstr,
                              sizeof(b->errstr)))
                 return -1;
+        for (i = 0; i < c->reusers; i++)
+                if (sb_mockenv_topic(b->env, b->topics[i], b->partitions,
+                                     b->errstr, sizeof(b->errstr)))
+                        return -1;
         if (bench_cfg(b, sb_holder_cfg_table, &b->holder_cfg,
-                      json_pack("{s:o, s:s, s:s}", "kafka",
+                      json_pack("{s:o, s:s, s:s, s:s}", "kafka",
                                 sb_mockenv_kafka_json(b->env), "schemas_dir",
-                                BENCH_SCHEMAS_DIR, "client_id", "bench-holder"),
+                                BENCH_SCHEMAS_DIR, "client_id", "bench-holder",
+                                "signing_key_file", b->holder_key),
                       "bench holder config"))
                 return -1;
         b->holder_cfg_ok = 1;
@@ -386,13 +522,18 @@ static int bench_round_setup(bench_t *b, const char *ndjson)
         }
         kafka = sb_mockenv_kafka_json(b->env);
         json_object_set_new(kafka, "properties", props);
-        if (bench_cfg(b, sb_gateway_cfg_table, &b->gw_cfg,
-                      json_pack("{s:o, s:[s], s:s, s:s, s:s, s:s, s:s}",
-                                "kafka", kafka, "datasets", "beneficiaries",
-                                "schemas_dir", BENCH_SCHEMAS_DIR, "grants_dir",
-                                b->grants_dir, "pseudonym_key_file",
-                                "(in memory)", "client_id", "bench-gateway",
-                                "group_id", "bench-gateway"),
+        gw = json_pack(
+            "{s:o, s:[s], s:s, s:s, s:s, s:s, s:s}", "kafka", kafka, "datasets",
+            BENCH_DATASET, "schemas_dir", BENCH_SCHEMAS_DIR, "grants_dir",
+            b->grants_dirs[c->reusers], "pseudonym_key_file", "(in memory)",
+            "client_id", "bench-gateway", "group_id", "bench-gateway");
+        if (gw && c->signs) {
+                json_object_set_new(gw, "holder_keys_dir",
+                                    json_string(b->holder_keys));
+                json_object_set_new(gw, "signing_key_file",
+                                    json_string(b->gw_key));
+        }
+        if (bench_cfg(b, sb_gateway_cfg_table, &b->gw_cfg, gw,
                       "bench gateway config"))
                 return -1;
         b->gw_cfg_ok = 1;
@@ -400,7 +541,7 @@ static int bench_round_setup(bench_t *b, const char *ndjson)
         in = fopen(ndjson, "r");
         if (!in)
                 return bench_fail(b, "'%s': %s", ndjson, strerror(errno));
-        h = sb_holder_new(&b->holder_cfg, "beneficiaries", b->errstr,
+        h = sb_holder_new(&b->holder_cfg, BENCH_DATASET, b->errstr,
                           sizeof(b->errstr));
         if (!h) {
                 fclose(in);
@@ -414,14 +555,16 @@ static int bench_round_setup(bench_t *b, const char *ndjson)
                 return -1;
         /* The holder's count is what it sent: check what the cluster kept,
          * since the mock drops data past its limit without an error. */
-        if (bench_count(b, BENCH_IN_TOPIC, "ce_id", &n, &distinct))
+        if (bench_count(b, BENCH_IN_TOPIC, "ce_id", NULL, &in_tally))
                 return -1;
-        if (hs.published != b->records || (size_t)n != b->records ||
-            (size_t)distinct != b->records)
+        if (hs.published != b->records ||
+            (size_t)in_tally.count != b->records ||
+            (size_t)in_tally.distinct != b->records)
                 return bench_fail(b,
                                   "input: holder published %zu, topic holds "
                                   "%ld (%ld distinct), expected %zu",
-                                  hs.published, n, distinct, b->records);
+                                  hs.published, in_tally.count,
+                                  in_tally.distinct, b->records);
         return 0;
 }
 
@@ -915,10 +1058,13 @@ static int bench_gateway_run(bench_t *b, bench_timing_t *t,
  * identities they carry: the header `id_header` (the holder's ce_id, which
  * the pipe copies), or the key when NULL (the gateway's is
  * "<pseudonym>/<record id>"). A count catches losses and duplicates in
- * sum; the distinct count catches one hidden by the other.
+ * sum; the distinct count catches one hidden by the other. With `ver`, also
+ * checks each message's batch signature: the verifier remembers the roots
+ * it has checked, so this costs one Ed25519 check per batch and a few
+ * hashes per message.
  */
 static int bench_count(bench_t *b, const char *topic, const char *id_header,
-                       long *countp, long *distinctp)
+                       sb_seal_verifier_t *ver, bench_tally_t *t)
 {
         rd_kafka_conf_t *conf = rd_kafka_conf_new();
         rd_kafka_topic_partition_list_t *parts = NULL;
@@ -929,6 +1075,8 @@ static int bench_count(bench_t *b, const char *topic, const char *id_header,
         char kerr[512];
         long n = 0;
         int i, eofs = 0, idle = 0, rc = -1;
+
+        memset(t, 0, sizeof(*t));
 
         rd_kafka_conf_set(conf, "bootstrap.servers", b->env->bootstraps, NULL,
                           0);
@@ -973,7 +1121,7 @@ static int bench_count(bench_t *b, const char *topic, const char *id_header,
         while (eofs < parts->cnt && idle < 100) {
                 rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
                 rd_kafka_headers_t *hdrs;
-                char id[512];
+                char id[512], why[256];
                 const void *v = NULL;
                 size_t len = 0;
 
@@ -985,6 +1133,11 @@ static int bench_count(bench_t *b, const char *topic, const char *id_header,
                         eofs++;
                 } else if (!m->err) {
                         n++;
+                        if (ver &&
+                            sb_seal_verify_message(ver, m, why, sizeof(why)) &&
+                            !t->unverified++)
+                                snprintf(t->reason, sizeof(t->reason), "%s",
+                                         why);
                         if (!id_header) {
                                 v = m->key;
                                 len = m->key_len;
@@ -1004,8 +1157,8 @@ static int bench_count(bench_t *b, const char *topic, const char *id_header,
                 bench_fail(b, "counter: did not reach the end of '%s'", topic);
                 goto out;
         }
-        *countp = n;
-        *distinctp = (long)json_object_size(seen);
+        t->count = n;
+        t->distinct = (long)json_object_size(seen);
         rc = 0;
 out:
         if (parts)
@@ -1016,20 +1169,29 @@ out:
         return rc;
 }
 
+/* `v`: every message must verify with it (see bench_count()). */
 static int bench_check_topic(bench_t *b, const char *topic,
-                             const char *id_header, long expected)
+                             const char *id_header, long expected,
+                             sb_seal_verifier_t *v)
 {
-        long n = 0, distinct = 0;
+        bench_tally_t t;
 
-        if (bench_count(b, topic, id_header, &n, &distinct))
+        if (bench_count(b, topic, id_header, v, &t))
                 return -1;
-        printf("  %-42s %7ld messages, %7ld distinct\n", topic, n, distinct);
-        if (n != expected || distinct != expected)
+        printf("  %-42s %7ld messages, %7ld distinct%s\n", topic, t.count,
+               t.distinct,
+               v && !t.unverified ? ", every one signed by the gateway" : "");
+        if (t.count != expected || t.distinct != expected)
                 return bench_fail(b,
                                   "'%s' holds %ld messages (%ld distinct), "
                                   "expected %ld: records were lost or "
                                   "duplicated",
-                                  topic, n, distinct, expected);
+                                  topic, t.count, t.distinct, expected);
+        if (t.unverified)
+                return bench_fail(b,
+                                  "'%s': %ld of %ld messages do not verify "
+                                  "with the gateway's key; the first: %s",
+                                  topic, t.unverified, t.count, t.reason);
         return 0;
 }
 
@@ -1051,7 +1213,8 @@ static double bench_median(double *v, int n)
 static void bench_usage(FILE *fp)
 {
         fprintf(fp, "usage: gateway_throughput [--records N] [--grant FILE] "
-                    "[--rounds R] [--partitions P] [--max-in-flight M]\n");
+                    "[--reusers K] [--rounds R] [--partitions P] "
+                    "[--max-in-flight M]\n");
 }
 
 static int bench_args(bench_t *b, int argc, char **argv)
@@ -1062,6 +1225,9 @@ static int bench_args(bench_t *b, int argc, char **argv)
         b->grant_path = BENCH_DEFAULT_GRANT;
         b->rounds = 1;
         b->max_in_flight = 1;
+        b->reuser_counts[0] = 1;
+        b->reuser_counts[1] = 4;
+        b->reuser_count_cnt = 2;
         for (i = 1; i < argc; i++) {
                 char *end;
                 long long v;
@@ -1091,12 +1257,17 @@ static int bench_args(bench_t *b, int argc, char **argv)
                 } else if (!strcmp(argv[i], "--max-in-flight") && v >= 1 &&
                            v <= 5) {
                         b->max_in_flight = (int)v;
+                } else if (!strcmp(argv[i], "--reusers") && v >= 1 &&
+                           v <= BENCH_MAX_REUSERS) {
+                        b->reuser_counts[0] = (int)v;
+                        b->reuser_count_cnt = 1;
                 } else {
                         fprintf(stderr,
                                 "gateway_throughput: bad option %s %s "
-                                "(records 1-10000000, rounds 1-100, "
-                                "partitions 1-1000, max-in-flight 1-5)\n",
-                                argv[i], argv[i + 1]);
+                                "(records 1-10000000, reusers 1-%d, rounds "
+                                "1-100, partitions 1-1000, max-in-flight "
+                                "1-5)\n",
+                                argv[i], argv[i + 1], BENCH_MAX_REUSERS);
                         bench_usage(stderr);
                         return -1;
                 }
@@ -1116,11 +1287,18 @@ static int bench_partitions(size_t records)
 static void bench_release(bench_t *b)
 {
         char cmd[400];
+        int i;
 
-        bench_round_release(b);
+        bench_cluster_release(b);
         sb_grant_destroy(b->grant);
         sb_catalog_destroy(b->cat);
         sb_key_destroy(b->key);
+        sb_keyring_destroy(b->gw_ring);
+        for (i = 0; i < b->conf_cnt; i++) {
+                free(b->confs[i].rps);
+                free(b->confs[i].us);
+                free(b->confs[i].audit);
+        }
         if (b->dir[0]) {
                 snprintf(cmd, sizeof(cmd), "rm -rf '%s'", b->dir);
                 if (system(cmd) != 0)
@@ -1143,121 +1321,270 @@ static void bench_print_timing(const char *what, const bench_timing_t *t)
                             : "");
 }
 
+/* The configurations: for each reuser count, plain then signed. */
+static int bench_confs(bench_t *b)
+{
+        int i, signs;
+
+        for (i = 0; i < b->reuser_count_cnt; i++)
+                for (signs = 0; signs <= 1; signs++) {
+                        bench_conf_t *c = &b->confs[b->conf_cnt++];
+
+                        c->reusers = b->reuser_counts[i];
+                        c->signs = signs;
+                        snprintf(c->name, sizeof(c->name), "%s-%d",
+                                 signs ? "signed" : "plain", c->reusers);
+                        c->rps = calloc((size_t)b->rounds, sizeof(*c->rps));
+                        c->us = calloc((size_t)b->rounds, sizeof(*c->us));
+                        c->audit = calloc((size_t)b->rounds, sizeof(*c->audit));
+                        c->peak_rss = c->rss_before = -1;
+                        if (!c->rps || !c->us || !c->audit)
+                                return bench_fail(b, "out of memory");
+                }
+        return 0;
+}
+
+static int bench_audit_count(bench_t *b, long *n)
+{
+        bench_tally_t t;
+
+        if (bench_count(b, SB_AUDIT_TOPIC, NULL, NULL, &t))
+                return -1;
+        *n = t.count;
+        return 0;
+}
+
+/*
+ * Round `r` of configuration `c`, on its own cluster; with `pt`, the pipe
+ * first, timed into it. Fails when a record was lost, duplicated or
+ * quarantined, or a signed run left an output that does not verify.
+ */
+static int bench_conf_run(bench_t *b, bench_conf_t *c, int r,
+                          const char *ndjson, bench_timing_t *pt,
+                          int *peak_reset)
+{
+        sb_seal_verifier_t *v = NULL;
+        sb_gateway_stats_t gs;
+        bench_timing_t gt;
+        size_t n = b->records, want = b->records * (size_t)c->reusers;
+        long audit0, audit1, rss_before, peak;
+        int i, rc = -1;
+
+        if (bench_cluster_setup(b, ndjson, c))
+                return -1;
+        if (pt) {
+                if (bench_pipe_run(b, pt))
+                        return -1;
+                printf("round %d/%d\n", r + 1, b->rounds);
+                bench_print_timing("pipe", pt);
+                if (bench_check_topic(b, BENCH_PIPE_TOPIC, "ce_id", (long)n,
+                                      NULL))
+                        return -1;
+        }
+        if (bench_audit_count(b, &audit0))
+                return -1;
+        /* Peak RSS of the gateway phase: the reset drops the holder's and
+         * the pipe's peaks. What remains includes the mock cluster, which
+         * holds every topic in memory (input, pipe output, and the
+         * gateway's outputs as they grow), and the rest of this process:
+         * an upper bound of the gateway's own. The RSS just before is the
+         * baseline. */
+        rss_before = bench_proc_kib("VmRSS:");
+        if (bench_reset_peak_rss())
+                *peak_reset = 0;
+        if (bench_gateway_run(b, &gt, &gs))
+                return -1;
+        peak = bench_maxrss_kib();
+        if (bench_audit_count(b, &audit1))
+                return -1;
+        c->rps[r] = gt.rps;
+        c->us[r] = gt.us_per_rec;
+        c->audit[r] = (double)(audit1 - audit0);
+        c->signed_batches = gs.signed_batches;
+        if (peak > c->peak_rss) {
+                c->peak_rss = peak;
+                c->rss_before = rss_before;
+        }
+
+        printf("%s: %d reuser%s, %s\n", c->name, c->reusers,
+               c->reusers > 1 ? "s" : "",
+               c->signs ? "inputs verified, outputs signed"
+                        : "no signatures verified or made");
+        bench_print_timing("gateway", &gt);
+        printf("  gateway: %zu in, %zu delivered, %zu quarantined (%zu "
+               "unverified), %zu signed batches, %zu transactions, %zu "
+               "aborts, %ld audit messages; RSS %ld KiB before, peak %ld "
+               "KiB\n",
+               gs.records_in, gs.delivered, gs.quarantined, gs.unverified,
+               gs.signed_batches, gs.transactions, gs.aborts, audit1 - audit0,
+               rss_before, peak);
+        if (gs.records_in != n || gs.delivered != want || gs.quarantined != 0 ||
+            gs.aborts != 0)
+                return bench_fail(b,
+                                  "%s: gateway stats: records_in %zu, "
+                                  "delivered %zu, quarantined %zu, aborts "
+                                  "%zu; expected %zu, %zu, 0, 0",
+                                  c->name, gs.records_in, gs.delivered,
+                                  gs.quarantined, gs.aborts, n, want);
+        if (c->signs && (gs.unverified != 0 || gs.signed_batches < 1))
+                return bench_fail(b,
+                                  "%s: %zu unverified inputs, %zu signed "
+                                  "batches; expected 0 and at least 1",
+                                  c->name, gs.unverified, gs.signed_batches);
+        if (c->signs && !(v = sb_seal_verifier_new(b->gw_ring)))
+                return bench_fail(b, "out of memory");
+        for (i = 0; i < c->reusers; i++)
+                if (bench_check_topic(b, b->topics[i], NULL, (long)n, v))
+                        goto out;
+        if (bench_check_topic(b, SB_QUARANTINE_TOPIC, NULL, 0, NULL))
+                goto out;
+        if (v)
+                printf("  %llu batch signature checks on read-back\n",
+                       (unsigned long long)sb_seal_verifier_checks(v));
+        rc = 0;
+out:
+        sb_seal_verifier_destroy(v);
+        return rc;
+}
+
+/* The configuration named `name`, or NULL when it did not run. */
+static const bench_conf_t *bench_conf_find(const bench_t *b, const char *name)
+{
+        int i;
+
+        for (i = 0; i < b->conf_cnt; i++)
+                if (!strcmp(b->confs[i].name, name))
+                        return &b->confs[i];
+        return NULL;
+}
+
+/* "true", "false", or "null" when `c` did not run. */
+static const char *bench_meets(const bench_conf_t *c, double pipe_med)
+{
+        if (!c)
+                return "null";
+        return c->rps_med / pipe_med >= BENCH_TARGET_RATIO ? "true" : "false";
+}
+
 static int bench_main(bench_t *b)
 {
-        double *pipe_rps, *gw_rps, *pipe_us, *gw_us, pipe_med, gw_med, ratio;
-        long rss_before = -1, peak = -1;
+        double *pipe_rps, *pipe_us, pipe_med, pipe_us_med;
+        const bench_conf_t *p1, *s1;
+        json_t *id;
         size_t n = b->records;
-        char ndjson[600];
-        int r, rc = -1, peak_reset = 1;
+        char ndjson[600], *grant_json = NULL;
+        int r, i, rc = -1, peak_reset = 1;
 
         pipe_rps = calloc((size_t)b->rounds, sizeof(*pipe_rps));
-        gw_rps = calloc((size_t)b->rounds, sizeof(*gw_rps));
         pipe_us = calloc((size_t)b->rounds, sizeof(*pipe_us));
-        gw_us = calloc((size_t)b->rounds, sizeof(*gw_us));
-        if (!pipe_rps || !gw_rps || !pipe_us || !gw_us) {
+        if (!pipe_rps || !pipe_us) {
                 bench_fail(b, "out of memory");
                 goto out;
         }
         if (!b->partitions)
                 b->partitions = bench_partitions(n);
-        if (bench_setup(b))
+        if (bench_confs(b) || bench_setup(b))
                 goto out;
-        snprintf(ndjson, sizeof(ndjson), "%s/beneficiaries.ndjson", b->dir);
+        snprintf(ndjson, sizeof(ndjson), "%s/%s.ndjson", b->dir, BENCH_DATASET);
         if (bench_sample(b, ndjson))
                 goto out;
-        printf("gateway_throughput: %zu records, grant %s (reuser %s), mock "
+        printf("gateway_throughput: %zu records, grant %s (%s) copied for "
+               "reusers bench-r1 to bench-r%d, holder input signed, mock "
                "cluster of 3 brokers, %d partitions per data topic, commit "
                "every %lld records or %lld ms, max.in.flight %d\n",
-               n, b->grant->id, b->grant->reuser, b->partitions,
+               n, b->grant->id, b->grant_path,
+               b->confs[b->conf_cnt - 1].reusers, b->partitions,
                b->commit_records, b->commit_interval_ms, b->max_in_flight);
 
         for (r = 0; r < b->rounds; r++) {
-                bench_timing_t pt, gt;
-                sb_gateway_stats_t gs;
-                long round_peak;
+                bench_timing_t pt;
 
-                if (bench_round_setup(b, ndjson) || bench_pipe_run(b, &pt))
-                        goto out;
-                /* Peak RSS of the gateway phase: the reset drops the
-                 * holder's and the pipe's peaks. What remains includes the
-                 * mock cluster, which holds every topic in memory (input,
-                 * pipe output, and the gateway's output as it grows), and
-                 * the rest of this process: an upper bound of the
-                 * gateway's own. The RSS just before is the baseline. */
-                rss_before = bench_proc_kib("VmRSS:");
-                if (bench_reset_peak_rss())
-                        peak_reset = 0;
-                if (bench_gateway_run(b, &gt, &gs))
-                        goto out;
-                round_peak = bench_maxrss_kib();
-                if (round_peak > peak)
-                        peak = round_peak;
-                pipe_rps[r] = pt.rps;
-                gw_rps[r] = gt.rps;
-                pipe_us[r] = pt.us_per_rec;
-                gw_us[r] = gt.us_per_rec;
-
-                printf("round %d/%d: ratio %.3f\n", r + 1, b->rounds,
-                       gt.rps / pt.rps);
-                bench_print_timing("pipe", &pt);
-                bench_print_timing("gateway", &gt);
-                printf("  gateway: %zu in, %zu delivered, %zu quarantined, "
-                       "%zu transactions, %zu aborts; RSS %ld KiB before, "
-                       "peak %ld KiB\n",
-                       gs.records_in, gs.delivered, gs.quarantined,
-                       gs.transactions, gs.aborts, rss_before, round_peak);
-                if (gs.records_in != n || gs.delivered != n ||
-                    gs.quarantined != 0 || gs.aborts != 0) {
-                        bench_fail(b,
-                                   "gateway stats: records_in %zu, delivered "
-                                   "%zu, quarantined %zu, aborts %zu; "
-                                   "expected %zu, %zu, 0, 0",
-                                   gs.records_in, gs.delivered, gs.quarantined,
-                                   gs.aborts, n, n);
-                        goto out;
+                for (i = 0; i < b->conf_cnt; i++) {
+                        if (bench_conf_run(b, &b->confs[i], r, ndjson,
+                                           i == 0 ? &pt : NULL, &peak_reset))
+                                goto out;
+                        bench_cluster_release(b);
                 }
-                if (bench_check_topic(b, BENCH_PIPE_TOPIC, "ce_id", (long)n) ||
-                    bench_check_topic(b, b->grant->topic, NULL, (long)n) ||
-                    bench_check_topic(b, SB_QUARANTINE_TOPIC, NULL, 0))
-                        goto out;
-                bench_round_release(b);
+                pipe_rps[r] = pt.rps;
+                pipe_us[r] = pt.us_per_rec;
         }
 
         pipe_med = bench_median(pipe_rps, b->rounds);
-        gw_med = bench_median(gw_rps, b->rounds);
-        ratio = gw_med / pipe_med;
-        printf("pipe    %9.0f records/s, %.2f us CPU per record%s\n", pipe_med,
-               bench_median(pipe_us, b->rounds),
-               b->rounds > 1 ? " (medians)" : "");
-        printf("gateway %9.0f records/s, %.2f us CPU per record%s\n", gw_med,
-               bench_median(gw_us, b->rounds),
-               b->rounds > 1 ? " (medians)" : "");
-        printf("ratio   %9.3f (target >= %.2f: %s)\n", ratio,
-               BENCH_TARGET_RATIO,
-               ratio >= BENCH_TARGET_RATIO ? "met" : "NOT met");
-        printf("peak RSS %ld KiB during the gateway run%s%s, %ld KiB before "
-               "it: both include the mock cluster and its topics\n",
-               peak, b->rounds > 1 ? "s (highest)" : "",
-               peak_reset ? "" : " (could not reset: whole process)",
-               rss_before);
+        pipe_us_med = bench_median(pipe_us, b->rounds);
+        printf("%-9s %9.0f records/s, %.2f us CPU per record%s\n", "pipe",
+               pipe_med, pipe_us_med, b->rounds > 1 ? " (medians)" : "");
+        for (i = 0; i < b->conf_cnt; i++) {
+                bench_conf_t *c = &b->confs[i];
+                const bench_conf_t *plain;
+                char vs[64] = "";
+
+                c->rps_med = bench_median(c->rps, b->rounds);
+                c->us_med = bench_median(c->us, b->rounds);
+                c->audit_med = bench_median(c->audit, b->rounds);
+                snprintf(vs, sizeof(vs), "plain-%d", c->reusers);
+                plain = c->signs ? bench_conf_find(b, vs) : NULL;
+                vs[0] = '\0';
+                if (plain)
+                        snprintf(vs, sizeof(vs), ", %.3f of plain-%d",
+                                 c->rps_med / plain->rps_med, c->reusers);
+                printf("%-9s %9.0f records/s, ratio %.3f%s, %.2f us CPU per "
+                       "input record, %.0f audit messages%s\n",
+                       c->name, c->rps_med, c->rps_med / pipe_med, vs,
+                       c->us_med, c->audit_med,
+                       b->rounds > 1 ? " (medians)" : "");
+        }
+        p1 = bench_conf_find(b, "plain-1");
+        s1 = bench_conf_find(b, "signed-1");
+        if (p1 && s1)
+                printf("target, 1 reuser >= %.2f of the pipe: plain-1 %.3f, "
+                       "%s; signed-1 %.3f, %s\n",
+                       BENCH_TARGET_RATIO, p1->rps_med / pipe_med,
+                       !strcmp(bench_meets(p1, pipe_med), "true") ? "met"
+                                                                  : "NOT met",
+                       s1->rps_med / pipe_med,
+                       !strcmp(bench_meets(s1, pipe_med), "true") ? "met"
+                                                                  : "NOT met");
+        else
+                printf("target: not measured (no run with 1 reuser)\n");
+        printf("peak RSS during each gateway run%s%s: both include the mock "
+               "cluster and its topics\n",
+               b->rounds > 1 ? " (highest)" : "",
+               peak_reset ? "" : " (could not reset: whole process)");
+        for (i = 0; i < b->conf_cnt; i++)
+                printf("  %-9s %ld KiB, %ld KiB before it\n", b->confs[i].name,
+                       b->confs[i].peak_rss, b->confs[i].rss_before);
+
+        id = json_string(b->grant->id);
+        grant_json = id ? json_dumps(id, JSON_ENCODE_ANY) : NULL;
+        json_decref(id);
         printf("{\"bench\":\"gateway_throughput\",\"records\":%zu,"
                "\"rounds\":%d,\"partitions\":%d,\"max_in_flight\":%d,"
-               "\"pipe_rps\":%.0f,\"gateway_rps\":%.0f,\"ratio\":%.3f,"
-               "\"pipe_us_per_record\":%.2f,\"gateway_us_per_record\":%.2f,"
-               "\"peak_rss_kib\":%ld,\"rss_before_gateway_kib\":%ld,"
-               "\"target_ratio\":%.2f,\"meets_target\":%s}\n",
-               n, b->rounds, b->partitions, b->max_in_flight, pipe_med, gw_med,
-               ratio, bench_median(pipe_us, b->rounds),
-               bench_median(gw_us, b->rounds), peak, rss_before,
-               BENCH_TARGET_RATIO,
-               ratio >= BENCH_TARGET_RATIO ? "true" : "false");
+               "\"grant\":%s,\"pipe_rps\":%.0f,\"pipe_us_per_record\":%.2f,"
+               "\"configs\":{",
+               n, b->rounds, b->partitions, b->max_in_flight,
+               grant_json ? grant_json : "null", pipe_med, pipe_us_med);
+        for (i = 0; i < b->conf_cnt; i++) {
+                const bench_conf_t *c = &b->confs[i];
+
+                printf("%s\"%s\":{\"reusers\":%d,\"signed\":%s,"
+                       "\"gateway_rps\":%.0f,\"ratio\":%.3f,"
+                       "\"us_per_record\":%.2f,\"audit_messages\":%.0f,"
+                       "\"signed_batches\":%zu,\"peak_rss_kib\":%ld,"
+                       "\"rss_before_gateway_kib\":%ld}",
+                       i ? "," : "", c->name, c->reusers,
+                       c->signs ? "true" : "false", c->rps_med,
+                       c->rps_med / pipe_med, c->us_med, c->audit_med,
+                       c->signed_batches, c->peak_rss, c->rss_before);
+        }
+        printf("},\"target_ratio\":%.2f,\"meets_target\":%s,"
+               "\"signed_meets_target\":%s}\n",
+               BENCH_TARGET_RATIO, bench_meets(p1, pipe_med),
+               bench_meets(s1, pipe_med));
         rc = 0;
 out:
+        free(grant_json);
         free(pipe_rps);
-        free(gw_rps);
         free(pipe_us);
-        free(gw_us);
         return rc;
 }
 
