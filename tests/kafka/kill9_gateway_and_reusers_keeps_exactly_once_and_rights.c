@@ -32,6 +32,7 @@ int main(void)
         sb_scn_rig_t g;
         sb_world_t w;
         sb_scn_t s;
+        long records[SB_SCN_REUSERS];
         int r;
 
         printf("seed %u (SB_SEED=%u replays this run)\n", seed, seed);
@@ -48,7 +49,10 @@ int main(void)
         sb_scn_run_with_kills(&s, &g, MIN_KILLS);
         sb_scn_converge(&s, &g, 240);
         for (r = 0; r < SB_SCN_REUSERS; r++)
-                sb_scn_check_stream(&s, &ru_kc[r], r, 3);
+                records[r] = sb_scn_check_stream(&s, &ru_kc[r], r, 3);
+        /* The gateways' audit chains, once they have closed them. */
+        sb_scn_rig_stop(&g);
+        sb_scn_check_audit(&s, &g, &w.admin_kc, records);
         sb_scn_rig_release(&g);
         sb_scn_release(&s);
         sb_world_release(&w);

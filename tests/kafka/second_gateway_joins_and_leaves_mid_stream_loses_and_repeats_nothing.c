@@ -75,6 +75,7 @@ int main(void)
         sb_world_t w;
         sb_scn_t s;
         long b_first = -1;
+        long records[SB_SCN_REUSERS];
         int b, r;
 
         sb_world_init(&w);
@@ -134,7 +135,10 @@ int main(void)
 
         sb_scn_converge(&s, &g, 180);
         for (r = 0; r < SB_SCN_REUSERS; r++)
-                sb_scn_check_stream(&s, &ru_kc[r], r, 3);
+                records[r] = sb_scn_check_stream(&s, &ru_kc[r], r, 3);
+        /* The gateways' audit chains, once they have closed them. */
+        sb_scn_rig_stop(&g);
+        sb_scn_check_audit(&s, &g, &w.admin_kc, records);
         sb_scn_rig_release(&g);
         sb_scn_release(&s);
         sb_world_release(&w);

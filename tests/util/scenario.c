@@ -4,6 +4,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <inttypes.h>
+
+#include "audit.h"
 #include "crypto.h"
 #include "sample.h"
 
@@ -332,25 +335,27 @@ int sb_scn_wait_stores(const sb_scn_t *s, const sb_key_t *key,
         return ok;
 }
 
-long sb_scn_check_stream(const sb_scn_t *s, const sb_kafka_cfg_t *kc, int r,
-                         int partitions)
+/*
+ * Reads partitions 0..partitions-1 of `topic` from the beginning to their
+ * end (read_committed, assigned, committing nothing) as `kc`, in group
+ * `group` (a consumer needs one, even to assign), calling `cb` for each
+ * message.
+ */
+static void sb_scn_read_topic(const sb_kafka_cfg_t *kc, const char *topic,
+                              int partitions, const char *group,
+                              sb_test_msg_cb_t *cb, void *opaque)
 {
-        rd_kafka_conf_t *conf;
         rd_kafka_topic_partition_list_t *parts;
-        json_t *seen = json_object(), *objected = json_object();
-        char errstr[512], topic[200], key[400];
+        rd_kafka_conf_t *conf;
+        char errstr[512];
         rd_kafka_t *rk;
         int p, eof, idle;
-        long dup = 0, after = 0, upserts = 0;
 
-        snprintf(topic, sizeof(topic), "sb.out.%s.%s", s->reusers[r],
-                 s->dataset);
         conf = sb_kafka_conf_new(kc, "scenario-check", errstr, sizeof(errstr));
         SB_CHECK(conf, "%s", errstr);
         rd_kafka_conf_set(conf, "enable.partition.eof", "true", NULL, 0);
         rd_kafka_conf_set(conf, "isolation.level", "read_committed", NULL, 0);
-        snprintf(key, sizeof(key), "sb-reuser-%s", s->reusers[r]);
-        rd_kafka_conf_set(conf, "group.id", key, NULL, 0);
+        rd_kafka_conf_set(conf, "group.id", group, NULL, 0);
         rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
         SB_CHECK(rk, "%s", errstr);
         for (p = 0; p < partitions; p++) {
@@ -361,10 +366,6 @@ long sb_scn_check_stream(const sb_scn_t *s, const sb_kafka_cfg_t *kc, int r,
                 rd_kafka_topic_partition_list_destroy(parts);
                 for (eof = 0, idle = 0; !eof && idle < 200;) {
                         rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
-                        rd_kafka_headers_t *h;
-                        const void *val;
-                        size_t len;
-                        char type[64] = "", ps[64];
 
                         if (!m) {
                                 idle++;
@@ -375,39 +376,154 @@ long sb_scn_check_stream(const sb_scn_t *s, const sb_kafka_cfg_t *kc, int r,
                         else if (m->err)
                                 SB_TEST_FAIL("%s: %s", topic,
                                              rd_kafka_message_errstr(m));
-                        if (m->err || !m->payload) {
-                                rd_kafka_message_destroy(m);
-                                continue;
-                        }
-                        snprintf(key, sizeof(key), "%.*s", (int)m->key_len,
-                                 (const char *)m->key);
-                        snprintf(ps, sizeof(ps), "%.*s", (int)strcspn(key, "/"),
-                                 key);
-                        if (!rd_kafka_message_headers(m, &h) &&
-                            !rd_kafka_header_get_last(h, "ce_type", &val, &len))
-                                snprintf(type, sizeof(type), "%.*s", (int)len,
-                                         (const char *)val);
-                        if (!strcmp(type, "sharebus.record.upsert")) {
-                                upserts++;
-                                dup += json_object_get(seen, key) != NULL;
-                                after += json_object_get(objected, ps) != NULL;
-                                json_object_set_new(seen, key, json_true());
-                        } else if (!strcmp(type, "sharebus.rights.objection")) {
-                                json_object_set_new(objected, ps, json_true());
-                        }
+                        else
+                                cb(m, opaque);
                         rd_kafka_message_destroy(m);
                 }
                 SB_CHECK(eof, "%s [%d]: end not reached", topic, p);
         }
         rd_kafka_destroy(rk);
-        SB_CHECK_INT(0, dup, "record keys delivered twice");
-        SB_CHECK_INT(0, after, "records shared after the person's objection");
-        printf("%s stream: %ld records, each key once, %zu objecting "
-               "persons, none shared after objecting\n",
-               s->reusers[r], upserts, json_object_size(objected));
-        json_decref(seen);
-        json_decref(objected);
-        return upserts;
+}
+
+typedef struct sb_scn_stream_s {
+        json_t *seen, *objected;
+        long dup, after, upserts, rectified;
+} sb_scn_stream_t;
+
+static void sb_scn_stream_message(const rd_kafka_message_t *m, void *opaque)
+{
+        sb_scn_stream_t *st = opaque;
+        char type[64] = "", key[400], ps[64];
+        rd_kafka_headers_t *h;
+        const void *val;
+        size_t len;
+
+        if (!m->payload)
+                return;
+        snprintf(key, sizeof(key), "%.*s", (int)m->key_len,
+                 (const char *)m->key);
+        snprintf(ps, sizeof(ps), "%.*s", (int)strcspn(key, "/"), key);
+        if (!rd_kafka_message_headers(m, &h) &&
+            !rd_kafka_header_get_last(h, "ce_type", &val, &len))
+                snprintf(type, sizeof(type), "%.*s", (int)len,
+                         (const char *)val);
+        if (!strcmp(type, "sharebus.rights.rectification"))
+                st->rectified++;
+        if (!strcmp(type, "sharebus.record.upsert")) {
+                st->upserts++;
+                st->dup += json_object_get(st->seen, key) != NULL;
+                st->after += json_object_get(st->objected, ps) != NULL;
+                json_object_set_new(st->seen, key, json_true());
+        } else if (!strcmp(type, "sharebus.rights.objection")) {
+                json_object_set_new(st->objected, ps, json_true());
+        }
+}
+
+long sb_scn_check_stream(const sb_scn_t *s, const sb_kafka_cfg_t *kc, int r,
+                         int partitions)
+{
+        sb_scn_stream_t st = {json_object(), json_object(), 0, 0, 0, 0};
+        char topic[200], group[200];
+
+        snprintf(topic, sizeof(topic), "sb.out.%s.%s", s->reusers[r],
+                 s->dataset);
+        snprintf(group, sizeof(group), "sb-reuser-%s", s->reusers[r]);
+        sb_scn_read_topic(kc, topic, partitions, group, sb_scn_stream_message,
+                          &st);
+        SB_CHECK_INT(0, st.dup, "record keys delivered twice");
+        SB_CHECK_INT(0, st.after,
+                     "records shared after the person's objection");
+        printf("%s stream: %ld records, each key once, %ld rectified, %zu "
+               "objecting persons, none shared after objecting\n",
+               s->reusers[r], st.upserts, st.rectified,
+               json_object_size(st.objected));
+        json_decref(st.seen);
+        json_decref(st.objected);
+        return st.upserts + st.rectified;
+}
+
+typedef struct sb_scn_audit_s {
+        const sb_scn_t *s;
+        sb_audit_verify_t *v;
+        char chain_prefix[128];
+        long delivered[SB_SCN_REUSERS];
+        long fed;
+} sb_scn_audit_t;
+
+static void sb_scn_audit_value(const rd_kafka_message_t *m, void *opaque)
+{
+        sb_scn_audit_t *a = opaque;
+        const char *chain, *op;
+        char pos[64], errstr[256];
+        json_t *e;
+        int r;
+
+        if (!m->payload)
+                return;
+        e = json_loadb(m->payload, m->len, 0, NULL);
+        chain = json_string_value(json_object_get(e, "chain"));
+        if (!chain ||
+            strncmp(chain, a->chain_prefix, strlen(a->chain_prefix))) {
+                json_decref(e); /* another test's writer */
+                return;
+        }
+        snprintf(pos, sizeof(pos), "offset %" PRId64, m->offset);
+        SB_OK_OR_FAIL(
+            sb_audit_verify_feed_json(a->v, e, pos, errstr, sizeof(errstr)),
+            errstr);
+        a->fed++;
+        op = json_string_value(json_object_get(e, "op"));
+        for (r = 0; op && !strcmp(op, "delivery") && r < SB_SCN_REUSERS; r++)
+                if (!strcmp(json_string_value(json_object_get(e, "reuser")),
+                            a->s->reusers[r]))
+                        a->delivered[r] += (long)json_integer_value(
+                            json_object_get(e, "records"));
+        json_decref(e);
+}
+
+void sb_scn_check_audit(const sb_scn_t *s, const sb_scn_rig_t *g,
+                        const sb_kafka_cfg_t *kc,
+                        const long records[SB_SCN_REUSERS])
+{
+        unsigned char pub[SB_SIGN_PUBLIC_BYTES];
+        char path[700], errstr[512];
+        sb_audit_report_t rep;
+        sb_scn_audit_t a;
+        size_t c;
+        int r;
+
+        memset(&a, 0, sizeof(a));
+        a.s = s;
+        snprintf(a.chain_prefix, sizeof(a.chain_prefix), "sb-gateway-%s-gw-",
+                 s->dataset);
+        snprintf(path, sizeof(path), "%s/audit.pub", g->dir);
+        SB_OK_OR_FAIL(sb_pubkey_load(path, pub, errstr, sizeof(errstr)),
+                      errstr);
+        a.v = sb_audit_verify_new(&pub, 1, 0);
+        SB_CHECK(a.v, "out of memory");
+        sb_scn_read_topic(kc, SB_AUDIT_TOPIC, 1, "sb-admin-scenario-check",
+                          sb_scn_audit_value, &a);
+        memset(&rep, 0, sizeof(rep));
+        SB_OK_OR_FAIL(sb_audit_verify_finish(a.v, &rep, errstr, sizeof(errstr)),
+                      errstr);
+        sb_audit_verify_destroy(a.v);
+        SB_CHECK(a.fed > 0, "no audit entry of chains %s*", a.chain_prefix);
+        SB_CHECK(rep.problems == 0, "audit log broken: %s at %s: %s",
+                 sb_audit_break2str(rep.first.kind),
+                 rep.first.position ? rep.first.position : "?",
+                 rep.first.reason ? rep.first.reason : "");
+        for (c = 0; c < rep.chain_cnt; c++)
+                SB_CHECK(rep.chains[c].uncovered == 0,
+                         "chain %s: %zu entries after its last checkpoint",
+                         rep.chains[c].chain, rep.chains[c].uncovered);
+        for (r = 0; r < SB_SCN_REUSERS; r++)
+                SB_CHECK_INT(records[r], a.delivered[r],
+                             "records in the delivery entries vs on the "
+                             "stream");
+        printf("audit: %ld entries in %zu gateway chain(s), intact and "
+               "signed; delivery entries count exactly the streams\n",
+               a.fed, rep.chain_cnt);
+        sb_audit_report_release(&rep);
 }
 
 void sb_scn_rig_prepare(sb_scn_rig_t *g, const sb_scn_t *s, const char *dir,

@@ -148,4 +148,17 @@ void sb_scn_rig_stop(sb_scn_rig_t *g);
 void sb_scn_rig_tail(const sb_scn_rig_t *g);
 void sb_scn_rig_release(sb_scn_rig_t *g);
 
+/*
+ * After the gateways have stopped (sb_scn_rig_stop()): reads _sb.audit as
+ * the administrator `kc` and fails the test unless the chains of this
+ * scenario's gateways verify intact with the rig's audit key (no
+ * unchained entry, no gap, every entry covered by a signed checkpoint),
+ * and unless their delivery entries count, per reuser, exactly `records`
+ * (what sb_scn_check_stream() read on each stream). Real broker only, as
+ * sb_scn_check_stream().
+ */
+void sb_scn_check_audit(const sb_scn_t *s, const sb_scn_rig_t *g,
+                        const sb_kafka_cfg_t *kc,
+                        const long records[SB_SCN_REUSERS]);
+
 #endif
