@@ -23,13 +23,13 @@
  * Nothing here names a subject: the audit has no subject id, and receipts'
  * pseudonyms are never reported.
  *
- * `rights watch` also records each receipt whose signature verifies with a
- * declared receipt key and whose fields match its event in _sb.audit, once:
- * a "receipt" entry in the chain sb-admin-rights (the issue's "_sb.audit
- * records every ... receipt"; CNIL R4.3-12). A receipt is known by its
- * reuser and its offset in sb.ack.<reuser> (one partition). Receipts that
- * do not check out are not recorded (they raise receipt.invalid); those of
- * a reuser declaring no receipt key neither, until it declares one.
+ * `rights watch` also records in _sb.audit, once, each receipt whose
+ * signature verifies with a declared receipt key and whose fields match
+ * its event: a "receipt" entry in the chain sb-admin-rights (CNIL
+ * R4.3-12). A receipt is known by its reuser and its offset in
+ * sb.ack.<reuser> (one partition). Receipts that do not check out are not
+ * recorded (they raise receipt.invalid), nor are those of a reuser that
+ * declares no receipt key, until it declares one.
  */
 #ifndef SB_RIGHTS_H
 #define SB_RIGHTS_H
