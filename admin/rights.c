@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "alerts.h"
+#include "auditlog.h"
 #include "crypto.h"
 #include "envelope.h"
 #include "log.h"
@@ -184,6 +185,7 @@ sb_err_t sb_rights_receipt_check(
         size_t i;
 
         memset(out, 0, sizeof(*out));
+        out->offset = -1;
         if (key_id && strlen(key_id) == SB_KEY_ID_HEXLEN)
                 snprintf(out->key_id, sizeof(out->key_id), "%s", key_id);
         /* The signature first: what an unsigned value says is not
@@ -375,7 +377,36 @@ sb_err_t sb_rights_report_add(sb_rights_report_t *rep, const json_t *e,
         return SB_OK;
 }
 
-/* One _sb.audit message: a "rights.propagate" entry is an event. */
+/* What names a receipt in rep->audited: its reuser and offset. */
+static void sb_rights_receipt_name(const char *reuser, int64_t offset,
+                                   char *out, size_t size)
+{
+        snprintf(out, size, "%s/%" PRId64, reuser, offset);
+}
+
+/* A "receipt" entry: that receipt is audited already. */
+static sb_err_t sb_rights_on_audited(sb_rights_scan_t *sc, const json_t *e,
+                                     char *errstr, size_t errstr_size)
+{
+        const char *reuser = json_string_value(json_object_get(e, "reuser"));
+        const json_t *off = json_object_get(e, "receipt_offset");
+        char name[300];
+
+        if (!reuser || !json_is_integer(off))
+                return SB_OK; /* not one this module wrote */
+        if (!sc->rep->audited && !(sc->rep->audited = json_object()))
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        sb_rights_receipt_name(reuser, json_integer_value(off), name,
+                               sizeof(name));
+        if (json_object_set_new(sc->rep->audited, name, json_true()))
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        return SB_OK;
+}
+
+/* One _sb.audit message: a "rights.propagate" entry is an event, a
+ * "receipt" entry a receipt already audited. */
 static sb_err_t sb_rights_on_audit(const rd_kafka_message_t *m, void *opaque,
                                    char *errstr, size_t errstr_size)
 {
@@ -385,16 +416,24 @@ static sb_err_t sb_rights_on_audit(const rd_kafka_message_t *m, void *opaque,
         json_t *e;
         sb_err_t err;
 
-        /* The key is the event id: skip other events without parsing. */
+        /* The key is the event id, or the chain id of the receipt
+         * entries: skip other events without parsing. */
         if (sc->only && m->key &&
             (m->key_len != strlen(sc->only) ||
-             memcmp(m->key, sc->only, m->key_len)))
+             memcmp(m->key, sc->only, m->key_len)) &&
+            (m->key_len != strlen(SB_RIGHTS_AUDIT_CHAIN) ||
+             memcmp(m->key, SB_RIGHTS_AUDIT_CHAIN, m->key_len)))
                 return SB_OK;
         if (!m->payload)
                 return SB_OK;
         e = json_loadb(m->payload, m->len, 0, &jerr);
         op = json_string_value(json_object_get(e, "op"));
         event_id = json_string_value(json_object_get(e, "event_id"));
+        if (op && !strcmp(op, SB_RIGHTS_AUDIT_OP)) {
+                err = sb_rights_on_audited(sc, e, errstr, errstr_size);
+                json_decref(e);
+                return err;
+        }
         if (!op || strcmp(op, "rights.propagate") ||
             (sc->only && event_id && strcmp(event_id, sc->only))) {
                 json_decref(e);
@@ -412,6 +451,43 @@ static sb_err_t sb_rights_on_audit(const rd_kafka_message_t *m, void *opaque,
                 return SB_OK;
         }
         return err;
+}
+
+/*
+ * A verified receipt: counted as audited when _sb.audit holds its entry,
+ * else its entry is queued in rep->unaudited for sb_rights_audit(). No
+ * subject id nor pseudonym in it: the event id leads to the audit
+ * pseudonym, in the rights.propagate entry.
+ */
+static sb_err_t sb_rights_note_receipt(sb_rights_scan_t *sc,
+                                       const sb_rights_event_t *ev,
+                                       sb_rights_ack_t *ack,
+                                       const sb_rights_receipt_t *rc,
+                                       char *errstr, size_t errstr_size)
+{
+        sb_rights_report_t *rep = sc->rep;
+        char name[300], author[300];
+        json_t *e;
+
+        sb_rights_receipt_name(ack->reuser, rc->offset, name, sizeof(name));
+        if (json_object_get(rep->audited, name)) {
+                ack->audited_cnt++;
+                return SB_OK;
+        }
+        snprintf(author, sizeof(author), "sharebus://admin/%s",
+                 sc->r->cfg->client_id);
+        e = json_pack("{s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:I, s:s, s:I}",
+                      "op", SB_RIGHTS_AUDIT_OP, "author", author, "event_id",
+                      ev->event_id, "reuser", ack->reuser, "dataset",
+                      ev->dataset, "type", ev->type, "rows",
+                      (json_int_t)rc->rows, "applied_at",
+                      (json_int_t)rc->applied_at, "key_id", rc->key_id,
+                      "receipt_offset", (json_int_t)rc->offset);
+        if (!e || (!rep->unaudited && !(rep->unaudited = json_array())) ||
+            json_array_append_new(rep->unaudited, e))
+                return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
+                                 "out of memory");
+        return SB_OK;
 }
 
 /* One message of sb.ack.<sc->reuser>. */
@@ -443,10 +519,14 @@ static sb_err_t sb_rights_on_receipt(const rd_kafka_message_t *m, void *opaque,
             errstr, errstr_size);
         if (err)
                 return err;
+        rc.offset = m->offset;
         ack->receipt_cnt++;
         if (rc.valid) {
                 if (ack->receipt.valid == 0)
                         ack->receipt = rc;
+                if (rc.sig == SB_RIGHTS_SIG_VERIFIED)
+                        return sb_rights_note_receipt(sc, ev, ack, &rc, errstr,
+                                                      errstr_size);
         } else {
                 if (ack->invalid_cnt++ == 0)
                         ack->bad = rc;
@@ -632,6 +712,8 @@ void sb_rights_report_release(sb_rights_report_t *rep)
         }
         free(rep->events);
         json_decref(rep->index);
+        json_decref(rep->audited);
+        json_decref(rep->unaudited);
         memset(rep, 0, sizeof(*rep));
 }
 
@@ -710,16 +792,48 @@ sb_err_t sb_rights_alert(sb_rights_t *r, const sb_rights_report_t *rep,
         return err;
 }
 
+/*
+ * Receipt entries
+ */
+
+sb_err_t sb_rights_audit(sb_rights_t *r, const sb_rights_report_t *rep,
+                         size_t *auditedp, char *errstr, size_t errstr_size)
+{
+        sb_auditlog_t *al;
+        sb_err_t err;
+
+        *auditedp = 0;
+        if (json_array_size(rep->unaudited) == 0)
+                return SB_OK;
+        /* A writer per pass, not per watcher: its init_transactions()
+         * fences any other, and the chain is read back after it. */
+        al =
+            sb_auditlog_new(r->cfg, SB_RIGHTS_AUDIT_CHAIN, errstr, errstr_size);
+        if (!al)
+                return SB_ERR_KAFKA;
+        err = sb_auditlog_write(al, rep->unaudited, errstr, errstr_size);
+        sb_auditlog_destroy(al);
+        if (!err)
+                *auditedp = json_array_size(rep->unaudited);
+        return err;
+}
+
 sb_err_t sb_rights_watch_once(sb_rights_t *r, int64_t deadline_ms,
-                              size_t *raisedp, char *errstr, size_t errstr_size)
+                              size_t *raisedp, size_t *auditedp, char *errstr,
+                              size_t errstr_size)
 {
         sb_rights_report_t rep;
+        size_t audited = 0;
         sb_err_t err;
 
         *raisedp = 0;
         err = sb_rights_scan(r, NULL, deadline_ms, &rep, errstr, errstr_size);
         if (!err)
                 err = sb_rights_alert(r, &rep, raisedp, errstr, errstr_size);
+        if (!err)
+                err = sb_rights_audit(r, &rep, &audited, errstr, errstr_size);
+        if (auditedp)
+                *auditedp = audited;
         sb_rights_report_release(&rep);
         return err;
 }

@@ -22,6 +22,14 @@
  * reading (read_committed), each read bounded by the admin timeout_ms.
  * Nothing here names a subject: the audit has no subject id, and receipts'
  * pseudonyms are never reported.
+ *
+ * `rights watch` also records in _sb.audit, once, each receipt whose
+ * signature verifies with a declared receipt key and whose fields match
+ * its event: a "receipt" entry in the chain sb-admin-rights (CNIL
+ * R4.3-12). A receipt is known by its reuser and its offset in
+ * sb.ack.<reuser> (one partition). Receipts that do not check out are not
+ * recorded (they raise receipt.invalid), nor are those of a reuser that
+ * declares no receipt key, until it declares one.
  */
 #ifndef SB_RIGHTS_H
 #define SB_RIGHTS_H
@@ -38,6 +46,9 @@
 #define SB_RIGHTS_ALERTS_TOPIC  SB_ALERTS_TOPIC
 #define SB_RIGHTS_ALERT_OVERDUE "receipt.overdue"
 #define SB_RIGHTS_ALERT_INVALID "receipt.invalid"
+#define SB_RIGHTS_AUDIT_OP      "receipt"
+/* The chain, and transactional.id, of the receipt entries. */
+#define SB_RIGHTS_AUDIT_CHAIN "sb-admin-rights"
 
 typedef enum {
         SB_RIGHTS_PENDING = 0,
@@ -66,7 +77,8 @@ typedef struct sb_rights_receipt_s {
         char key_id[SB_KEY_ID_HEXLEN + 1]; /* header sb_key_id, "" if none */
         int64_t applied_at;                /* valid: when it was applied */
         int64_t rows;                      /* valid: rows changed */
-        char reason[256];                  /* !valid: why */
+        int64_t offset;   /* in sb.ack.<reuser>; -1 when not read there */
+        char reason[256]; /* !valid: why */
 } sb_rights_receipt_t;
 
 /* What a receipt must say: the event's id, dataset, type, and the reuser
@@ -99,7 +111,8 @@ typedef struct sb_rights_ack_s {
         sb_rights_receipt_t bad;     /* the first invalid receipt, if any */
         size_t receipt_cnt;          /* receipts read (duplicates included) */
         size_t invalid_cnt;          /* of which did not check out */
-        char reason[300];            /* overdue, invalid: why */
+        size_t audited_cnt; /* valid ones with a "receipt" audit entry */
+        char reason[300];   /* overdue, invalid: why */
 } sb_rights_ack_t;
 
 typedef struct sb_rights_event_s {
@@ -117,8 +130,11 @@ typedef struct sb_rights_report_s {
         int64_t deadline_ms; /* notice to receipt */
         sb_rights_event_t *events;
         size_t event_cnt;
-        size_t cap;    /* private: events allocated */
-        json_t *index; /* private: event id -> index in events */
+        size_t cap;        /* private: events allocated */
+        json_t *index;     /* private: event id -> index in events */
+        json_t *audited;   /* private: "<reuser>/<offset>" of receipt
+                              entries read on _sb.audit */
+        json_t *unaudited; /* private: receipt entries to write */
 } sb_rights_report_t;
 
 void sb_rights_report_release(sb_rights_report_t *rep);
@@ -187,9 +203,23 @@ sb_err_t sb_rights_alerts(const sb_rights_report_t *rep, json_t *alerts,
 sb_err_t sb_rights_alert(sb_rights_t *r, const sb_rights_report_t *rep,
                          size_t *raisedp, char *errstr, size_t errstr_size);
 
-/* sb_rights_scan() of every event, then sb_rights_alert(). */
+/*
+ * Writes a "receipt" entry on _sb.audit for each verified receipt that
+ * sb_rights_scan() found without one (chain SB_RIGHTS_AUDIT_CHAIN, resumed
+ * from the log, closed by a checkpoint signed by the admin config's
+ * audit_key_file), in one transaction. *auditedp: how many. The
+ * transactional.id is the chain id: a second watcher fences the first,
+ * whose next write fails, so the chain never forks; two watchers running
+ * at once may still both record a receipt read before either wrote it,
+ * so run one watcher.
+ */
+sb_err_t sb_rights_audit(sb_rights_t *r, const sb_rights_report_t *rep,
+                         size_t *auditedp, char *errstr, size_t errstr_size);
+
+/* sb_rights_scan() of every event, then sb_rights_alert() and
+ * sb_rights_audit(). `auditedp` may be NULL. */
 sb_err_t sb_rights_watch_once(sb_rights_t *r, int64_t deadline_ms,
-                              size_t *raisedp, char *errstr,
+                              size_t *raisedp, size_t *auditedp, char *errstr,
                               size_t errstr_size);
 
 /*

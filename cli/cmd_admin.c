@@ -1,5 +1,5 @@
 /*
- * sharebus admin ca init | cert issue | cert list
+ * sharebus admin ca init | cert issue | cert list | cert publish
  *
  * The API manager's tools (DESIGN.md §8): the platform CA, and short-lived
  * client certificates whose principal carries a credential generation.
@@ -15,7 +15,9 @@
 #include <jansson.h>
 
 #include "ca.h"
+#include "certaudit.h"
 #include "cli.h"
+#include "platform.h"
 
 static int sb_admin_ca(int argc, char **argv);
 static int sb_admin_cert(int argc, char **argv);
@@ -23,7 +25,8 @@ static int sb_admin_cert(int argc, char **argv);
 /* Admin subcommands; `topics`, `acls` and `grants` join this table. */
 static const sb_cmd_t sb_admin_cmds[] = {
     {"ca", sb_admin_ca, "the platform CA: init"},
-    {"cert", sb_admin_cert, "client and broker certificates: issue, list"},
+    {"cert", sb_admin_cert,
+     "client and broker certificates: issue, list, publish"},
     {"topics", sb_admin_cmd_topics, "topics the platform implies: plan, apply"},
     {"acls", sb_admin_cmd_acls, "ACLs the grants and roles imply: plan, apply"},
     {"grants", sb_admin_cmd_grants,
@@ -82,8 +85,10 @@ static int sb_admin_cert_usage(const char *why)
             "[--days N]\n"
             "                [--not-before T] [--not-after T] [--dns HOST]... "
             "[--ip ADDR]...\n"
-            "                [--server] [--out DIR2]\n"
+            "                [--server] [--out DIR2] [--config ADMIN.json]\n"
             "       sharebus admin cert list --dir DIR [--json]\n"
+            "       sharebus admin cert publish --dir DIR --config "
+            "ADMIN.json\n"
             "\n"
             "issue: signs a certificate with the CA in DIR and writes "
             "NAME.key (mode 0600),\n"
@@ -114,12 +119,25 @@ static int sb_admin_cert_usage(const char *why)
             "as clientAuth\n"
             "  --out DIR2        where to write the three files (created "
             "0700 if missing)\n"
+            "  --config F        the platform administrator's config: "
+            "also record the\n"
+            "                    certificate in _sb.audit (op cert.issue, "
+            "chain sb-admin-ca);\n"
+            "                    without it the issue is only in the "
+            "register\n"
             "\n"
             "list: every issued certificate, checked against its file: "
             "principal, serial,\n"
             "not after, status (valid, expired, not yet valid, missing) and "
             "generation.\n"
             "  --json            one JSON object per line\n"
+            "\n"
+            "publish: records in _sb.audit every certificate of "
+            "DIR/issued.ndjson that it\n"
+            "does not hold yet (by serial), for a CA kept offline; running "
+            "it again adds\n"
+            "nothing.\n"
+            "  --config F        the platform administrator's config\n"
             "\n"
             "Renewal: issue NAME.g<N+1> before NAME.g<N> expires; revoke a "
             "compromised\n"
@@ -274,6 +292,39 @@ static int sb_admin_parse_time(const char *opt, const char *arg, time_t *tp)
         return sb_admin_cert_usage(why);
 }
 
+/*
+ * The cert.issue entry of a certificate just issued, with a config; without
+ * one, how to record it later. The certificate is issued either way: a
+ * failure here exits 1 but leaves the files and the register.
+ */
+static int sb_admin_cert_audit(const sb_admin_cfg_t *cfg, const char *ca_dir,
+                               const char *config, const sb_cert_info_t *info)
+{
+        char errstr[1024];
+
+        if (!cfg) {
+                fprintf(stderr,
+                        "sharebus admin: note: certificate '%s' is recorded "
+                        "in %s/%s only, not in _sb.audit; record it with "
+                        "'sharebus admin cert publish --dir %s --config "
+                        "ADMIN.json'\n",
+                        info->principal, ca_dir, SB_CA_REGISTER_FILE, ca_dir);
+                return SB_EXIT_OK;
+        }
+        if (sb_certaudit_issued(cfg, info, errstr, sizeof(errstr))) {
+                fprintf(stderr,
+                        "sharebus admin: certificate '%s' is issued but not "
+                        "recorded in _sb.audit: %s; record it with "
+                        "'sharebus admin cert publish --dir %s --config "
+                        "%s'\n",
+                        info->principal, errstr, ca_dir, config);
+                return SB_EXIT_ERROR;
+        }
+        printf("  audit:    recorded in _sb.audit (chain %s)\n",
+               SB_CERTAUDIT_CHAIN);
+        return SB_EXIT_OK;
+}
+
 static int sb_admin_cert_issue(int argc, char **argv)
 {
         static const struct option opts[] = {
@@ -286,12 +337,15 @@ static int sb_admin_cert_issue(int argc, char **argv)
             {"ip", required_argument, NULL, 'I'},
             {"server", no_argument, NULL, 'S'},
             {"out", required_argument, NULL, 'o'},
+            {"config", required_argument, NULL, 'c'},
             {"help", no_argument, NULL, 'h'},
             {"log-json", no_argument, NULL, 'J'},
             {NULL, 0, NULL, 0},
         };
         char errstr[1024], why[256], nb[SB_RFC3339_SIZE], na[SB_RFC3339_SIZE];
-        const char **dns = NULL, **ips = NULL, *out_dir;
+        const char **dns = NULL, **ips = NULL, *out_dir, *config = NULL;
+        sb_admin_cfg_t cfg;
+        int cfg_loaded = 0;
         int opt, rc = SB_EXIT_USAGE;
         sb_cert_info_t info;
         sb_cert_req_t req;
@@ -349,6 +403,9 @@ static int sb_admin_cert_issue(int argc, char **argv)
                 case 'o':
                         req.out_dir = optarg;
                         break;
+                case 'c':
+                        config = optarg;
+                        break;
                 case 'h':
                         rc = sb_admin_cert_usage(NULL);
                         goto done;
@@ -386,6 +443,17 @@ static int sb_admin_cert_issue(int argc, char **argv)
         }
         req.dns = dns;
         req.ips = ips;
+        /* A config that does not load stops the issue before any file. */
+        if (config) {
+                memset(&cfg, 0, sizeof(cfg));
+                cfg_loaded = 1; /* released in every case */
+                if (sb_config_load(config, sb_admin_cfg_table, &cfg, errstr,
+                                   sizeof(errstr))) {
+                        fprintf(stderr, "sharebus admin: %s\n", errstr);
+                        rc = SB_EXIT_ERROR;
+                        goto done;
+                }
+        }
 
         if ((err = sb_cert_issue(&req, &info, errstr, sizeof(errstr)))) {
                 fprintf(stderr, "sharebus admin: %s\n", errstr);
@@ -422,8 +490,11 @@ static int sb_admin_cert_issue(int argc, char **argv)
                         "has no --dns or --ip: clients that verify the "
                         "broker's host name will refuse it\n",
                         info.principal);
-        rc = SB_EXIT_OK;
+        rc = sb_admin_cert_audit(cfg_loaded ? &cfg : NULL, req.ca_dir, config,
+                                 &info);
 done:
+        if (cfg_loaded)
+                sb_config_release(sb_admin_cfg_table, &cfg);
         free(dns);
         free(ips);
         return rc;
@@ -525,20 +596,92 @@ static int sb_admin_cert_list(int argc, char **argv)
         return SB_EXIT_OK;
 }
 
+static int sb_admin_cert_publish(int argc, char **argv)
+{
+        static const struct option opts[] = {
+            {"dir", required_argument, NULL, 'D'},
+            {"config", required_argument, NULL, 'c'},
+            {"help", no_argument, NULL, 'h'},
+            {"log-json", no_argument, NULL, 'J'},
+            {NULL, 0, NULL, 0},
+        };
+        const char *dir = NULL, *config = NULL;
+        char errstr[1024], why[256];
+        size_t added, held;
+        sb_admin_cfg_t cfg;
+        sb_err_t err;
+        int opt;
+
+        optind = 2;
+        opterr = 0;
+        while ((opt = getopt_long(argc, argv, ":hvd:", opts, NULL)) != -1) {
+                switch (opt) {
+                case 'D':
+                        dir = optarg;
+                        break;
+                case 'c':
+                        config = optarg;
+                        break;
+                case 'h':
+                        return sb_admin_cert_usage(NULL);
+                case '?':
+                case ':':
+                        return sb_admin_cert_usage(
+                            sb_admin_opt_error(opt, argv, why, sizeof(why)));
+                default:
+                        if (!sb_cli_log_option(opt, optarg))
+                                return sb_admin_cert_usage("unknown option");
+                }
+        }
+        if (optind < argc) {
+                snprintf(why, sizeof(why), "unexpected argument '%s'",
+                         argv[optind]);
+                return sb_admin_cert_usage(why);
+        }
+        if (!dir)
+                return sb_admin_cert_usage("--dir is required");
+        if (!config)
+                return sb_admin_cert_usage("publish: --config ADMIN.json is "
+                                           "required");
+
+        memset(&cfg, 0, sizeof(cfg));
+        if (sb_config_load(config, sb_admin_cfg_table, &cfg, errstr,
+                           sizeof(errstr))) {
+                fprintf(stderr, "sharebus admin: %s\n", errstr);
+                sb_config_release(sb_admin_cfg_table, &cfg);
+                return SB_EXIT_ERROR;
+        }
+        err = sb_certaudit_publish(&cfg, dir, &added, &held, errstr,
+                                   sizeof(errstr));
+        sb_config_release(sb_admin_cfg_table, &cfg);
+        if (err) {
+                fprintf(stderr, "sharebus admin: %s\n", errstr);
+                return SB_EXIT_ERROR;
+        }
+        printf("recorded %zu certificate(s) in _sb.audit (chain %s); %zu "
+               "already there\n",
+               added, SB_CERTAUDIT_CHAIN, held);
+        return SB_EXIT_OK;
+}
+
 static int sb_admin_cert(int argc, char **argv)
 {
         char why[256];
 
         if (argc < 2)
-                return sb_admin_cert_usage("missing action (issue or list)");
+                return sb_admin_cert_usage(
+                    "missing action (issue, list or publish)");
         if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
                 return sb_admin_cert_usage(NULL);
         if (!strcmp(argv[1], "issue"))
                 return sb_admin_cert_issue(argc, argv);
         if (!strcmp(argv[1], "list"))
                 return sb_admin_cert_list(argc, argv);
+        if (!strcmp(argv[1], "publish"))
+                return sb_admin_cert_publish(argc, argv);
         snprintf(why, sizeof(why),
-                 "unknown action '%s'; the actions are issue and list",
+                 "unknown action '%s'; the actions are issue, list and "
+                 "publish",
                  argv[1]);
         return sb_admin_cert_usage(why);
 }

@@ -46,8 +46,13 @@ static int sb_rights_usage(const char *why)
                 "        some are pending, overdue or invalid\n"
                 "watch   raises one alert on _sb.alerts for each receipt "
                 "overdue or invalid,\n"
-                "        never twice; scans every --interval until "
-                "SIGINT/SIGTERM\n"
+                "        never twice, and records each verified receipt in "
+                "_sb.audit, once\n"
+                "        (op \"receipt\", chain sb-admin-rights); scans "
+                "every --interval\n"
+                "        until SIGINT/SIGTERM. Run one watcher: a second "
+                "one fences the\n"
+                "        first's audit writes\n"
                 "\n"
                 "  --config F      the platform administrator's config "
                 "(examples/admin.json);\n"
@@ -60,7 +65,8 @@ static int sb_rights_usage(const char *why)
                 "table\n"
                 "  --interval D    watch: time between scans (default 60s)\n"
                 "  --once          watch: scan once, print how many alerts "
-                "were raised, exit\n"
+                "were raised and\n"
+                "                  receipts recorded, exit\n"
                 "  -v, -d FAC, --log-json  logging, as for every command\n"
                 "\n"
                 "Durations: a whole number with ms, s, m, h or d (30s, 15m, "
@@ -313,14 +319,15 @@ static json_t *sb_rights_event_json(const sb_rights_report_t *rep,
                 json_array_append_new(
                     reusers,
                     json_pack(
-                        "{s:s, s:s, s:o, s:o, s:s, s:o, s:I, s:o}", "reuser",
-                        a->reuser, "state", sb_rights_state2str(a->state),
-                        "applied_at",
+                        "{s:s, s:s, s:o, s:o, s:s, s:o, s:I, s:I, s:o}",
+                        "reuser", a->reuser, "state",
+                        sb_rights_state2str(a->state), "applied_at",
                         ack ? sb_rights_time_json(rc->applied_at) : json_null(),
                         "rows", ack ? json_integer(rc->rows) : json_null(),
                         "signature", sb_rights_sig2str(rc->sig), "key_id",
                         *rc->key_id ? json_string(rc->key_id) : json_null(),
-                        "receipts", (json_int_t)a->receipt_cnt, "reason",
+                        "receipts", (json_int_t)a->receipt_cnt, "audited",
+                        (json_int_t)a->audited_cnt, "reason",
                         *a->reason ? json_string(a->reason) : json_null()));
         }
         sb_rights_count(ev, &c);
@@ -401,7 +408,7 @@ static int sb_rights_watch(int argc, char **argv)
         sb_rights_ctx_t ctx;
         sb_rights_cli_t o;
         int64_t deadline;
-        size_t raised, total = 0;
+        size_t raised, audited, total = 0;
         char d[32];
         int r;
 
@@ -416,13 +423,15 @@ static int sb_rights_watch(int argc, char **argv)
         deadline =
             o.deadline_ms >= 0 ? o.deadline_ms : ctx.cfg.receipt_deadline_ms;
         if (o.once) {
-                r = sb_rights_watch_once(ctx.r, deadline, &raised, ctx.errstr,
-                                         sizeof(ctx.errstr));
+                r = sb_rights_watch_once(ctx.r, deadline, &raised, &audited,
+                                         ctx.errstr, sizeof(ctx.errstr));
                 if (r)
                         fprintf(stderr, "sharebus rights: %s\n", ctx.errstr);
                 else
-                        printf("raised %zu alert(s) on %s\n", raised,
-                               SB_RIGHTS_ALERTS_TOPIC);
+                        printf("raised %zu alert(s) on %s\n"
+                               "recorded %zu receipt(s) on %s\n",
+                               raised, SB_RIGHTS_ALERTS_TOPIC, audited,
+                               SB_RIGHTS_AUDIT_TOPIC);
                 sb_rights_close(&ctx);
                 return r ? SB_EXIT_ERROR : SB_EXIT_OK;
         }
@@ -434,13 +443,16 @@ static int sb_rights_watch(int argc, char **argv)
         while (!sb_cli_stop) {
                 /* A failed scan (broker away) is retried at the next
                  * interval: the watcher must outlive outages. */
-                if (sb_rights_watch_once(ctx.r, deadline, &raised, ctx.errstr,
-                                         sizeof(ctx.errstr)))
+                if (sb_rights_watch_once(ctx.r, deadline, &raised, &audited,
+                                         ctx.errstr, sizeof(ctx.errstr)))
                         sb_log(SB_LOG_WARN, "RIGHTS",
                                "scan failed, next in %s: %s", d, ctx.errstr);
                 else
-                        sb_log(raised ? SB_LOG_NOTICE : SB_LOG_INFO, "RIGHTS",
-                               "scan done: %zu alert(s) raised", raised);
+                        sb_log(raised || audited ? SB_LOG_NOTICE : SB_LOG_INFO,
+                               "RIGHTS",
+                               "scan done: %zu alert(s) raised, %zu "
+                               "receipt(s) recorded",
+                               raised, audited);
                 total += raised;
                 sb_cli_wait(o.interval_ms);
         }

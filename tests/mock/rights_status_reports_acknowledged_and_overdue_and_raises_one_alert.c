@@ -147,8 +147,8 @@ static size_t watch(sb_rights_t *r, int64_t deadline_ms)
         char errstr[1024];
         size_t raised;
 
-        SB_OK_OR_FAIL(sb_rights_watch_once(r, deadline_ms, &raised, errstr,
-                                           sizeof(errstr)),
+        SB_OK_OR_FAIL(sb_rights_watch_once(r, deadline_ms, &raised, NULL,
+                                           errstr, sizeof(errstr)),
                       errstr);
         return raised;
 }
