@@ -650,7 +650,8 @@ json_t *sb_tp_subject_report(sb_tp_subject_t *s, const sb_platform_t *pf,
         }
         for (i = 0; i < s->rights.event_cnt; i++)
                 evs[i] = &s->rights.events[i];
-        qsort(evs, s->rights.event_cnt, sizeof(*evs), sb_tp_event_cmp);
+        if (evs) /* qsort() wants a pointer, even for no element */
+                qsort(evs, s->rights.event_cnt, sizeof(*evs), sb_tp_event_cmp);
         for (i = 0; i < s->rights.event_cnt; i++)
                 json_array_append_new(
                     requests, sb_tp_request_json(s, evs[i], receipts_checked));
