@@ -145,6 +145,7 @@ struct sb_gateway_s {
         int64_t assigned_ms; /* when the last assignment came */
         int in_txn;
         size_t txn_msgs;
+        size_t txn_audit; /* audit messages in the open transaction */
         int64_t txn_start_ms;
         int txn_failed; /* a produce or delivery failed: abort */
         char txn_err[512];
@@ -971,6 +972,7 @@ static sb_err_t sb_gw_begin(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         }
         gw->in_txn = 1;
         gw->txn_msgs = 0;
+        gw->txn_audit = 0;
         gw->txn_failed = 0;
         gw->txn_start_ms = sb_now_ms();
         sb_gw_audit_begin(gw);
@@ -1164,6 +1166,7 @@ static void sb_gw_audit_produce(sb_gateway_t *gw, const char *key, char *text,
         if (cp)
                 sb_gw_produce(gw, SB_AUDIT_TOPIC, RD_KAFKA_PARTITION_UA,
                               gw->txid, strlen(gw->txid), cp, strlen(cp), NULL);
+        gw->txn_audit += (text != NULL) + (cp != NULL);
         free(text);
         free(cp);
 }
@@ -1550,6 +1553,7 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         if (!kerr) {
                 gw->in_txn = 0;
                 gw->stats.transactions++;
+                gw->stats.audit_entries += gw->txn_audit;
                 gw->checkpoint_due = 0;
                 for (i = 0; i < gw->dataset_cnt; i++)
                         sb_state_commit(gw->datasets[i].state);

@@ -66,6 +66,8 @@ typedef struct sb_gateway_stats_s {
         size_t quarantined;    /* messages sent to the quarantine topic */
         size_t unverified;     /* of which: signature missing or invalid */
         size_t signed_batches; /* batch signatures put on outputs */
+        size_t audit_entries;  /* _sb.audit messages committed
+                                  (checkpoints included) */
         size_t transactions;   /* committed */
         size_t aborts;         /* aborted and rewound */
         size_t grant_reloads;  /* grant changes applied while running */
