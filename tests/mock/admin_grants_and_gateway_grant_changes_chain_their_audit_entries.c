@@ -35,42 +35,6 @@ static const char *grant_b =
     "\"purposes\": [\"housing\"], \"legal_basis\": \"gdpr-6-1-c\", "
     "\"status\": \"approved\", \"fields\": {\"postcode\": \"keep\"}}";
 
-/* `sharebus ARGS` in the test's directory; exit code, stdout + stderr. */
-static int cli(sb_testenv_t *te, const char *args, char *out, size_t size)
-{
-        char cmd[16384], errpath[600], bin[PATH_MAX];
-        size_t n = 0;
-        FILE *fp;
-        int c, st;
-
-        SB_CHECK(realpath(sb_proc_bin(), bin) && access(bin, X_OK) == 0,
-                 "no sharebus binary at %s", sb_proc_bin());
-        snprintf(errpath, sizeof(errpath), "%s/cli.err", te->dir);
-        snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>'%s'", te->dir, bin,
-                 args, errpath);
-        fp = popen(cmd, "r");
-        SB_CHECK(fp, "popen %s", cmd);
-        while (n + 1 < size && (c = fgetc(fp)) != EOF)
-                out[n++] = (char)c;
-        st = pclose(fp);
-        SB_CHECK(st != -1 && WIFEXITED(st), "%s: did not exit", cmd);
-        fp = fopen(errpath, "r");
-        while (fp && n + 1 < size && (c = fgetc(fp)) != EOF)
-                out[n++] = (char)c;
-        out[n] = '\0';
-        if (fp)
-                fclose(fp);
-        return WEXITSTATUS(st);
-}
-
-static void expect(int rc, const char *out, int want_rc, const char *want,
-                   const char *what)
-{
-        SB_CHECK(rc == want_rc && strstr(out, want),
-                 "%s: expected exit %d and \"%s\", got exit %d:\n%s", what,
-                 want_rc, want, rc, out);
-}
-
 /* Writes an Ed25519 key pair dir/<name>.key, .pub; returns the public key
  * line in `pub`. */
 static void keypair(sb_testenv_t *te, const char *name, char *pub, size_t size)
@@ -144,9 +108,9 @@ int main(void)
 
         /* 1. g-a published by a first apply. */
         sb_testenv_grant(&te, "a.json", grant_a);
-        rc = cli(&te, "admin grants apply --config admin.json", out,
-                 sizeof(out));
-        expect(rc, out, 0, "applied", "first apply");
+        rc = sb_testenv_cli(&te, "admin grants apply --config admin.json", out,
+                            sizeof(out));
+        sb_test_expect(rc, out, 0, "applied", "first apply");
 
         /* 2. A gateway following _sb.grants, with its own audit key. */
         free(te.gw_cfg.grants_dir);
@@ -173,15 +137,15 @@ int main(void)
 
         /* 3. A second apply adds g-b; the running gateway applies it. */
         sb_testenv_grant(&te, "b.json", grant_b);
-        rc = cli(&te, "admin grants apply --config admin.json", out,
-                 sizeof(out));
-        expect(rc, out, 0, "applied", "second apply");
+        rc = sb_testenv_cli(&te, "admin grants apply --config admin.json", out,
+                            sizeof(out));
+        sb_test_expect(rc, out, 0, "applied", "second apply");
         run_gateway(gw);
 
         /* 4. g-a revoked; the gateway applies that too. */
-        rc = cli(&te, "admin grants revoke g-a --config admin.json", out,
-                 sizeof(out));
-        expect(rc, out, 0, "revoked grant g-a", "revoke");
+        rc = sb_testenv_cli(&te, "admin grants revoke g-a --config admin.json",
+                            out, sizeof(out));
+        sb_test_expect(rc, out, 0, "revoked grant g-a", "revoke");
         run_gateway(gw);
         SB_CHECK_INT(2, sb_gateway_stats(gw)->grant_reloads,
                      "grant changes the gateway applied while running");
@@ -189,8 +153,10 @@ int main(void)
         sb_holder_destroy(h);
 
         /* 5. The whole log verifies, unchained entries not allowed. */
-        rc = cli(&te, "audit verify --config admin.json", out, sizeof(out));
-        expect(rc, out, 0, "\nintact\n", "audit verify (no --allow-unchained)");
+        rc = sb_testenv_cli(&te, "audit verify --config admin.json", out,
+                            sizeof(out));
+        sb_test_expect(rc, out, 0, "\nintact\n",
+                       "audit verify (no --allow-unchained)");
         SB_CHECK(!strstr(out, "unchained"),
                  "verify reports unchained "
                  "entries:\n%s",

@@ -185,33 +185,6 @@ static void quarantine(rd_kafka_t *rk, int count, int64_t ts)
  * The binary: `sharebus ARGS` in the test's directory; its exit code, its
  * stdout then its stderr in `out`.
  */
-static int cli(sb_testenv_t *te, const char *args, char *out, size_t size)
-{
-        char cmd[16384], errpath[600], bin[PATH_MAX];
-        size_t n = 0;
-        FILE *fp;
-        int c, st;
-
-        SB_CHECK(realpath(sb_proc_bin(), bin) && access(bin, X_OK) == 0,
-                 "no sharebus binary at %s", sb_proc_bin());
-        snprintf(errpath, sizeof(errpath), "%s/cli.err", te->dir);
-        snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>'%s'", te->dir, bin,
-                 args, errpath);
-        fp = popen(cmd, "r");
-        SB_CHECK(fp, "popen %s", cmd);
-        while (n + 1 < size && (c = fgetc(fp)) != EOF)
-                out[n++] = (char)c;
-        st = pclose(fp);
-        SB_CHECK(st != -1 && WIFEXITED(st), "%s: did not exit", cmd);
-        fp = fopen(errpath, "r");
-        while (fp && n + 1 < size && (c = fgetc(fp)) != EOF)
-                out[n++] = (char)c;
-        out[n] = '\0';
-        if (fp)
-                fclose(fp);
-        return WEXITSTATUS(st);
-}
-
 typedef struct alerts_s {
         json_t *by_key; /* key -> value */
         long count;
@@ -323,8 +296,8 @@ int main(void)
         day_of(now, today);
 
         /* 1. The first pass: one alert per problem. */
-        rc = cli(&te, "audit watch --config admin.json --once", out,
-                 sizeof(out));
+        rc = sb_testenv_cli(&te, "audit watch --config admin.json --once", out,
+                            sizeof(out));
         SB_CHECK(rc == SB_EXIT_ALERTS && strstr(out, "raised 5 alert(s)"),
                  "audit watch --once: expected exit 9 and 5 alerts, got "
                  "%d:\n%s",
@@ -372,8 +345,8 @@ int main(void)
                      "receipt alert event");
 
         /* 2. The second pass finds the same problems: raises nothing. */
-        rc = cli(&te, "audit watch --config admin.json --once", out,
-                 sizeof(out));
+        rc = sb_testenv_cli(&te, "audit watch --config admin.json --once", out,
+                            sizeof(out));
         SB_CHECK(rc == 0 && strstr(out, "raised 0 alert(s)"),
                  "second audit watch --once: expected exit 0 and no alert, "
                  "got %d:\n%s",
@@ -382,13 +355,15 @@ int main(void)
                      "alerts on _sb.alerts after the second pass");
 
         /* 3. On an export, without Kafka: the audit rules only. */
-        rc = cli(&te, "audit export --config admin.json --out audit.jsonl", out,
-                 sizeof(out));
+        rc = sb_testenv_cli(
+            &te, "audit export --config admin.json --out audit.jsonl", out,
+            sizeof(out));
         SB_CHECK_INT(0, rc, "audit export");
-        rc = cli(&te,
-                 "audit watch --config admin.json --file audit.jsonl "
-                 "--dry-run",
-                 out, sizeof(out));
+        rc =
+            sb_testenv_cli(&te,
+                           "audit watch --config admin.json --file audit.jsonl "
+                           "--dry-run",
+                           out, sizeof(out));
         SB_CHECK(rc == SB_EXIT_ALERTS &&
                      strstr(out, "would raise volume.spike") &&
                      strstr(out, "would raise delivery.outside_validity") &&

@@ -25,42 +25,6 @@
 #include "proc.h"
 #include "testutil.h"
 
-/* `sharebus ARGS` in the test's directory; exit code, stdout + stderr. */
-static int cli(sb_testenv_t *te, const char *args, char *out, size_t size)
-{
-        char cmd[16384], errpath[600], bin[PATH_MAX];
-        size_t n = 0;
-        FILE *fp;
-        int c, st;
-
-        SB_CHECK(realpath(sb_proc_bin(), bin) && access(bin, X_OK) == 0,
-                 "no sharebus binary at %s", sb_proc_bin());
-        snprintf(errpath, sizeof(errpath), "%s/cli.err", te->dir);
-        snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>'%s'", te->dir, bin,
-                 args, errpath);
-        fp = popen(cmd, "r");
-        SB_CHECK(fp, "popen %s", cmd);
-        while (n + 1 < size && (c = fgetc(fp)) != EOF)
-                out[n++] = (char)c;
-        st = pclose(fp);
-        SB_CHECK(st != -1 && WIFEXITED(st), "%s: did not exit", cmd);
-        fp = fopen(errpath, "r");
-        while (fp && n + 1 < size && (c = fgetc(fp)) != EOF)
-                out[n++] = (char)c;
-        out[n] = '\0';
-        if (fp)
-                fclose(fp);
-        return WEXITSTATUS(st);
-}
-
-static void expect(int rc, const char *out, int want_rc, const char *want,
-                   const char *what)
-{
-        SB_CHECK(rc == want_rc && strstr(out, want),
-                 "%s: expected exit %d and \"%s\", got exit %d:\n%s", what,
-                 want_rc, want, rc, out);
-}
-
 /* The cert.issue entries of _sb.audit, by serial (new reference); fails
  * on a serial recorded twice or an entry holding key material. */
 static json_t *cert_entries(sb_testenv_t *te)
@@ -149,41 +113,49 @@ int main(void)
         free(text);
         json_decref(j);
 
-        rc = cli(&te, "admin ca init --dir ca", out, sizeof(out));
-        expect(rc, out, 0, "created CA", "ca init");
+        rc = sb_testenv_cli(&te, "admin ca init --dir ca", out, sizeof(out));
+        sb_test_expect(rc, out, 0, "created CA", "ca init");
 
         /* 1. Offline: the register only, and how to publish. */
-        rc = cli(&te, "admin cert issue --dir ca --principal lab.g1", out,
-                 sizeof(out));
-        expect(rc, out, 0, "not in _sb.audit", "offline issue");
-        expect(rc, out, 0, "admin cert publish --dir ca", "offline issue");
+        rc = sb_testenv_cli(&te, "admin cert issue --dir ca --principal lab.g1",
+                            out, sizeof(out));
+        sb_test_expect(rc, out, 0, "not in _sb.audit", "offline issue");
+        sb_test_expect(rc, out, 0, "admin cert publish --dir ca",
+                       "offline issue");
         entries = cert_entries(&te);
         SB_CHECK_INT(0, json_object_size(entries),
                      "cert.issue entries after an offline issue");
         json_decref(entries);
 
         /* 2. With --config: recorded at once. */
-        rc = cli(&te,
-                 "admin cert issue --dir ca --principal city.g1 --config "
-                 "admin.json",
-                 out, sizeof(out));
-        expect(rc, out, 0, "recorded in _sb.audit", "issue --config");
+        rc = sb_testenv_cli(
+            &te,
+            "admin cert issue --dir ca --principal city.g1 --config "
+            "admin.json",
+            out, sizeof(out));
+        sb_test_expect(rc, out, 0, "recorded in _sb.audit", "issue --config");
         entries = cert_entries(&te);
         SB_CHECK_INT(1, json_object_size(entries),
                      "cert.issue entries after issue --config");
         json_decref(entries);
 
         /* 3. publish adds the offline one; again adds nothing. */
-        rc = cli(&te, "admin cert publish --dir ca --config admin.json", out,
-                 sizeof(out));
-        expect(rc, out, 0, "recorded 1 certificate(s)", "first publish");
-        expect(rc, out, 0, "1 already there", "first publish");
-        rc = cli(&te, "admin cert publish --dir ca --config admin.json", out,
-                 sizeof(out));
-        expect(rc, out, 0, "recorded 0 certificate(s)", "second publish");
-        expect(rc, out, 0, "2 already there", "second publish");
-        rc = cli(&te, "admin cert publish --dir ca", out, sizeof(out));
-        expect(rc, out, SB_EXIT_USAGE, "--config", "publish without config");
+        rc = sb_testenv_cli(&te,
+                            "admin cert publish --dir ca --config admin.json",
+                            out, sizeof(out));
+        sb_test_expect(rc, out, 0, "recorded 1 certificate(s)",
+                       "first publish");
+        sb_test_expect(rc, out, 0, "1 already there", "first publish");
+        rc = sb_testenv_cli(&te,
+                            "admin cert publish --dir ca --config admin.json",
+                            out, sizeof(out));
+        sb_test_expect(rc, out, 0, "recorded 0 certificate(s)",
+                       "second publish");
+        sb_test_expect(rc, out, 0, "2 already there", "second publish");
+        rc = sb_testenv_cli(&te, "admin cert publish --dir ca", out,
+                            sizeof(out));
+        sb_test_expect(rc, out, SB_EXIT_USAGE, "--config",
+                       "publish without config");
 
         /* 4. One entry per certificate of the register, as registered. */
         entries = cert_entries(&te);
@@ -217,8 +189,9 @@ int main(void)
         json_decref(entries);
 
         /* 5. The whole log verifies, unchained entries not allowed. */
-        rc = cli(&te, "audit verify --config admin.json", out, sizeof(out));
-        expect(rc, out, 0, "\nintact\n", "audit verify");
+        rc = sb_testenv_cli(&te, "audit verify --config admin.json", out,
+                            sizeof(out));
+        sb_test_expect(rc, out, 0, "\nintact\n", "audit verify");
         SB_CHECK(strstr(out, SB_CERTAUDIT_CHAIN) && !strstr(out, "unchained") &&
                      !strstr(out, "warning: chain " SB_CERTAUDIT_CHAIN),
                  "audit verify: expected the chain %s, closed by a "

@@ -33,34 +33,6 @@ static const char *grant_a =
     "\"gdpr-6-1-e\", \"status\": \"approved\", \"fields\": {\"postcode\": "
     "\"keep\"}}";
 
-/* `sharebus ARGS` in the test's directory; exit code, stdout + stderr. */
-static int cli(sb_testenv_t *te, const char *args, char *out, size_t size)
-{
-        char cmd[16384], errpath[600], bin[PATH_MAX];
-        size_t n = 0;
-        FILE *fp;
-        int c, st;
-
-        SB_CHECK(realpath(sb_proc_bin(), bin) && access(bin, X_OK) == 0,
-                 "no sharebus binary at %s", sb_proc_bin());
-        snprintf(errpath, sizeof(errpath), "%s/cli.err", te->dir);
-        snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>'%s'", te->dir, bin,
-                 args, errpath);
-        fp = popen(cmd, "r");
-        SB_CHECK(fp, "popen %s", cmd);
-        while (n + 1 < size && (c = fgetc(fp)) != EOF)
-                out[n++] = (char)c;
-        st = pclose(fp);
-        SB_CHECK(st != -1 && WIFEXITED(st), "%s: did not exit", cmd);
-        fp = fopen(errpath, "r");
-        while (fp && n + 1 < size && (c = fgetc(fp)) != EOF)
-                out[n++] = (char)c;
-        out[n] = '\0';
-        if (fp)
-                fclose(fp);
-        return WEXITSTATUS(st);
-}
-
 /* The text of dir/NAME.pub, without its newline. */
 static void pub_hex(sb_testenv_t *te, const char *name, char *out, size_t size)
 {
@@ -259,14 +231,14 @@ int main(void)
         json_decref(j);
 
         /* 3. Two passes: one entry, for the valid receipt only. */
-        rc = cli(&te, "rights watch --once --config admin.json", out,
-                 sizeof(out));
+        rc = sb_testenv_cli(&te, "rights watch --once --config admin.json", out,
+                            sizeof(out));
         SB_CHECK(rc == 0 && strstr(out, "recorded 1 receipt(s)"),
                  "first watch: expected exit 0 and 1 receipt recorded, got "
                  "%d:\n%s",
                  rc, out);
-        rc = cli(&te, "rights watch --once --config admin.json", out,
-                 sizeof(out));
+        rc = sb_testenv_cli(&te, "rights watch --once --config admin.json", out,
+                            sizeof(out));
         SB_CHECK(rc == 0 && strstr(out, "recorded 0 receipt(s)"),
                  "second watch: expected exit 0 and nothing recorded, got "
                  "%d:\n%s",
@@ -300,7 +272,7 @@ int main(void)
         /* 4. status counts it as audited. */
         snprintf(args, sizeof(args),
                  "rights status %s --json --config admin.json", event_id);
-        rc = cli(&te, args, out, sizeof(out));
+        rc = sb_testenv_cli(&te, args, out, sizeof(out));
         SB_CHECK(rc == 0, "rights status: expected exit 0, got %d:\n%s", rc,
                  out);
         j = json_loads(out, JSON_DISABLE_EOF_CHECK, NULL);
@@ -317,7 +289,8 @@ int main(void)
         json_decref(j);
 
         /* 5. The whole log verifies, unchained entries not allowed. */
-        rc = cli(&te, "audit verify --config admin.json", out, sizeof(out));
+        rc = sb_testenv_cli(&te, "audit verify --config admin.json", out,
+                            sizeof(out));
         SB_CHECK(rc == 0 && strstr(out, "\nintact\n") &&
                      !strstr(out, "unchained") &&
                      strstr(out, SB_RIGHTS_AUDIT_CHAIN),

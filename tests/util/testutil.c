@@ -1,11 +1,14 @@
 #include "testutil.h"
 
 #include <ftw.h>
+#include <limits.h>
+#include <sys/wait.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "audit.h"
 #include "envelope.h"
+#include "proc.h"
 #include "sign.h"
 
 static void sb_testenv_cfg(const sb_config_field_t *table, void *target,
@@ -314,4 +317,39 @@ void sb_test_keypair(const char *secret, const char *public)
         SB_OK_OR_FAIL(
             sb_signkey_save(k, secret, public, errstr, sizeof(errstr)), errstr);
         sb_signkey_destroy(k);
+}
+
+int sb_testenv_cli(sb_testenv_t *te, const char *args, char *out, size_t size)
+{
+        char cmd[16384], errpath[600], bin[PATH_MAX];
+        size_t n = 0;
+        FILE *fp;
+        int c, st;
+
+        SB_CHECK(realpath(sb_proc_bin(), bin) && access(bin, X_OK) == 0,
+                 "no sharebus binary at %s", sb_proc_bin());
+        snprintf(errpath, sizeof(errpath), "%s/cli.err", te->dir);
+        snprintf(cmd, sizeof(cmd), "cd '%s' && '%s' %s 2>'%s'", te->dir, bin,
+                 args, errpath);
+        fp = popen(cmd, "r");
+        SB_CHECK(fp, "popen %s", cmd);
+        while (n + 1 < size && (c = fgetc(fp)) != EOF)
+                out[n++] = (char)c;
+        st = pclose(fp);
+        SB_CHECK(st != -1 && WIFEXITED(st), "%s: did not exit", cmd);
+        fp = fopen(errpath, "r");
+        while (fp && n + 1 < size && (c = fgetc(fp)) != EOF)
+                out[n++] = (char)c;
+        out[n] = '\0';
+        if (fp)
+                fclose(fp);
+        return WEXITSTATUS(st);
+}
+
+void sb_test_expect(int rc, const char *out, int want_rc, const char *want,
+                    const char *what)
+{
+        SB_CHECK(rc == want_rc && strstr(out, want),
+                 "%s: expected exit %d and \"%s\", got exit %d:\n%s", what,
+                 want_rc, want, rc, out);
 }

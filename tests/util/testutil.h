@@ -140,6 +140,16 @@ struct sb_audit_report_s;
 void sb_test_audit_intact(const json_t *values, const unsigned char pub[32],
                           struct sb_audit_report_s *rep);
 
+/*
+ * Runs `sharebus ARGS` (the binary of SB_BIN) in the test's directory;
+ * returns its exit code, with its stdout then its stderr in `out`.
+ */
+int sb_testenv_cli(sb_testenv_t *te, const char *args, char *out, size_t size);
+/* Fails the test unless the exit code is `want_rc` and `out` holds
+ * `want`; `what` names the step. */
+void sb_test_expect(int rc, const char *out, int want_rc, const char *want,
+                    const char *what);
+
 /* Header `name` of `m` as a string in `out`, or NULL if absent. */
 const char *sb_test_header(const rd_kafka_message_t *m, const char *name,
                            char *out, size_t size);
