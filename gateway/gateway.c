@@ -2815,6 +2815,7 @@ static void sb_gw_drain(sb_gateway_t *gw, const rd_kafka_message_t *m)
         rd_kafka_headers_t *in = NULL, *hdrs;
         const char *why = NULL, *limit;
         int64_t now = sb_now_ms();
+        int listed;
         json_t *state, *rids, *s;
         size_t i, j;
 
@@ -2840,15 +2841,15 @@ static void sb_gw_drain(sb_gateway_t *gw, const rd_kafka_message_t *m)
         }
         state = sb_state_get(gg->d->state, subject);
         rids = sb_state_received(state, gg->grant->reuser);
-        if (!rids || !json_object_get(rids, rid))
+        listed = rids && json_object_get(rids, rid);
+        why = sb_gw_blocked_by(
+            state, gg,
+            sb_gw_header(m, "ce_type", type, sizeof(type)) &&
+                !strcmp(type, "sharebus.rights.rectification"));
+        if (!why && !listed)
                 why = "withdrawn"; /* erased, or withdrawn by its holder */
-        else
-                why = sb_gw_blocked_by(
-                    state, gg,
-                    sb_gw_header(m, "ce_type", type, sizeof(type)) &&
-                        !strcmp(type, "sharebus.rights.rectification"));
         if (why) {
-                if (strcmp(why, "withdrawn")) {
+                if (listed) {
                         /* Never received: the state must not say so. */
                         if (!(s = sb_gw_touch(gw, gg->d, subject,
                                               m->partition)))
