@@ -2616,13 +2616,15 @@ static int sb_gw_hold_waiting(const sb_gateway_t *gw)
 
 /*
  * After a grant change (between transactions): the hold topics to read
- * follow the grants. Everything is committed, so the new assignment starts
- * from the committed offsets.
+ * follow the grants. The partitions kept go on from where they are (the
+ * hold partitions from their first record not moved on); new ones start
+ * from their committed offsets.
  */
 static sb_err_t sb_gw_hold_reassign(sb_gateway_t *gw, char *errstr,
                                     size_t errstr_size)
 {
         rd_kafka_topic_partition_list_t *cur = NULL, *next = NULL;
+        rd_kafka_topic_partition_t *c;
         rd_kafka_resp_err_t kerr;
         sb_err_t err = SB_OK;
         int i, same;
@@ -2637,20 +2639,14 @@ static sb_err_t sb_gw_hold_reassign(sb_gateway_t *gw, char *errstr,
                            next->elems[i].partition) != NULL;
         if (same)
                 goto done;
-        for (i = 0; i < next->cnt; i++)
-                next->elems[i].offset = RD_KAFKA_OFFSET_INVALID;
-        kerr = rd_kafka_committed(gw->consumer, next,
-                                  (int)gw->cfg->restore_timeout_ms);
-        if (kerr) {
-                err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
-                                "gateway: cannot read the committed offsets "
-                                "of the hold topics: %s",
-                                rd_kafka_err2str(kerr));
-                goto done;
+        rd_kafka_position(gw->consumer, cur);
+        sb_gw_hold_offsets(gw, cur);
+        for (i = 0; i < next->cnt; i++) {
+                c = rd_kafka_topic_partition_list_find(
+                    cur, next->elems[i].topic, next->elems[i].partition);
+                /* Invalid: the consumer fetches the committed offset. */
+                next->elems[i].offset = c ? c->offset : RD_KAFKA_OFFSET_INVALID;
         }
-        for (i = 0; i < next->cnt; i++)
-                if (next->elems[i].offset < 0)
-                        next->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
         sb_gw_hold_assigned(gw, next);
         if ((kerr = rd_kafka_assign(gw->consumer, next)))
                 err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
