@@ -2648,9 +2648,15 @@ static sb_err_t sb_gw_hold_reassign(sb_gateway_t *gw, char *errstr,
                 next->elems[i].offset = c ? c->offset : RD_KAFKA_OFFSET_INVALID;
         }
         sb_gw_hold_assigned(gw, next);
+        /* A partition kept may still be paused: nothing is, from now. */
+        rd_kafka_resume_partitions(gw->consumer, next);
         if ((kerr = rd_kafka_assign(gw->consumer, next)))
                 err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
                                 "gateway: cannot assign the hold topics: %s",
+                                rd_kafka_err2str(kerr));
+        else if ((kerr = rd_kafka_resume_partitions(gw->consumer, next)))
+                err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                "gateway: cannot resume the hold topics: %s",
                                 rd_kafka_err2str(kerr));
         else
                 sb_log(SB_LOG_NOTICE, "GATEWAY",
