@@ -109,8 +109,10 @@ typedef struct sb_gw_hold_s {
         sb_quota_t quota;
         int exists; /* the topic was found at the last assignment */
         int32_t topic_parts;
-        int warned;          /* over the rate without a hold topic: said once */
-        int64_t noticed_day; /* UTC day of the last quota.exceeded notice */
+        int warned;    /* over the rate without a hold topic: said once */
+        int notice_ok; /* sb.notice.<reuser> was found with the hold */
+        int notice_warned;
+        int64_t noticed_day;    /* UTC day of the last quota.exceeded notice */
         int64_t noticed_before; /* noticed_day before the open transaction */
         size_t waiting;         /* held by this instance, not moved on yet */
         sb_gw_holdpart_t *parts;
@@ -2324,15 +2326,17 @@ static int sb_gw_hold_backlog(const sb_gw_holdpart_t *hp)
                hp->last_held >= hp->drained_to;
 }
 
-/* Which hold topics exist, and with how many partitions. */
+/* Which hold topics exist, with how many partitions, and whether the
+ * notice topic of their reuser does. */
 static void sb_gw_hold_topics(sb_gateway_t *gw)
 {
         const struct rd_kafka_metadata *md;
         rd_kafka_resp_err_t err;
+        char notice[300];
         size_t i;
         int t;
 
-        if (gw->hold_cnt == 0)
+        if (gw->grant_cnt == 0)
                 return;
         err = rd_kafka_metadata(gw->restorer, 1, NULL, &md, 30000);
         if (err) {
@@ -2342,16 +2346,22 @@ static void sb_gw_hold_topics(sb_gateway_t *gw)
                        rd_kafka_err2str(err));
                 return;
         }
-        for (i = 0; i < gw->hold_cnt; i++) {
-                sb_gw_hold_t *h = gw->holds[i];
+        for (i = 0; i < gw->grant_cnt; i++) {
+                sb_gw_hold_t *h = gw->gw_grants[i].hold;
 
-                h->exists = 0;
-                for (t = 0; t < md->topic_cnt; t++)
-                        if (!md->topics[t].err &&
-                            !strcmp(md->topics[t].topic, h->topic)) {
+                snprintf(notice, sizeof(notice), "sb.notice.%s",
+                         gw->gw_grants[i].grant->reuser);
+                h->exists = h->notice_ok = 0;
+                for (t = 0; t < md->topic_cnt; t++) {
+                        if (md->topics[t].err)
+                                continue;
+                        if (!strcmp(md->topics[t].topic, h->topic)) {
                                 h->exists = 1;
                                 h->topic_parts = md->topics[t].partition_cnt;
+                        } else if (!strcmp(md->topics[t].topic, notice)) {
+                                h->notice_ok = 1;
                         }
+                }
         }
         rd_kafka_metadata_destroy(md);
 }
@@ -2685,6 +2695,17 @@ static void sb_gw_quota_notice(sb_gateway_t *gw, sb_gw_grant_t *gg,
         if (h->noticed_day == now / SB_QUOTA_DAY_MS)
                 return;
         h->noticed_day = now / SB_QUOTA_DAY_MS;
+        if (!h->notice_ok) {
+                /* A missing topic would abort every transaction. */
+                if (!h->notice_warned++)
+                        sb_log(SB_LOG_WARN, "GATEWAY",
+                               "grant '%s' over its %s: no notice topic "
+                               "'sb.notice.%s' to tell its reuser (declare "
+                               "the reuser and run 'sharebus admin topics "
+                               "apply')",
+                               g->id, limit, g->reuser);
+                return;
+        }
         sb_time_format(now, sent_at);
         snprintf(topic, sizeof(topic), "sb.notice.%s", g->reuser);
         snprintf(key, sizeof(key), "%s/quota.exceeded/%.10s", g->id, sent_at);
