@@ -203,6 +203,8 @@ sb_err_t sb_acls_desired(const sb_platform_t *pf, sb_acl_set_t *out,
             sb_acls_for(out, gw, TOPIC, "_sb.alerts", LIT, NULL, sb_ops_write);
         fail |=
             sb_acls_for(out, gw, TOPIC, "_sb.grants", LIT, NULL, sb_ops_read);
+        /* The grants' hold topics: records over a rate wait there. */
+        fail |= sb_acls_for(out, gw, TOPIC, "_sb.hold.", PREF, NULL, sb_ops_rw);
 
         if (pf->reusers) {
                 json_object_foreach(pf->reusers, k, v)

@@ -506,6 +506,12 @@ sb_err_t sb_platform_topics(const sb_platform_t *pf, sb_topic_spec_t **specsp,
 
                 TOPIC("output", parts, "compact,delete",
                       pf->output_retention_ms, "%s", g->topic);
+                /* Records over the grant's rate wait here (gateway/gateway.h),
+                 * partition = input partition; kept as long as the stream
+                 * would keep them. */
+                if (g->rate_per_second || g->rate_per_day)
+                        TOPIC("hold", parts, "delete", pf->output_retention_ms,
+                              "_sb.hold.%s", g->id);
         }
         if (pf->reusers) {
                 json_object_foreach(pf->reusers, k, v)

@@ -110,7 +110,7 @@ static sb_err_t sb_topics_configs(sb_kadmin_t *ka, const char **names,
 static int sb_topic_is_keyed(const sb_topic_spec_t *spec)
 {
         return !strcmp(spec->role, "input") || !strcmp(spec->role, "output") ||
-               !strcmp(spec->role, "state");
+               !strcmp(spec->role, "state") || !strcmp(spec->role, "hold");
 }
 
 static int sb_topic_is_ours(const char *name)

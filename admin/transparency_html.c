@@ -236,6 +236,13 @@ static const char *sb_tp_reason(sb_tp_html_t *h, const char *reason)
                          "receive",
                          "les données étaient plus anciennes que ce que ce "
                          "réutilisateur peut recevoir");
+        if (!strcmp(reason, "withdrawn"))
+                return L(h,
+                         "the data were erased or withdrawn while they "
+                         "waited to be sent to this reuser",
+                         "les données ont été effacées ou retirées pendant "
+                         "qu'elles attendaient d'être transmises à ce "
+                         "réutilisateur");
         if (!strcmp(reason, "validity"))
                 return L(h,
                          "this reuser's authorisation was not valid at the "

@@ -95,13 +95,14 @@ done:
                         "event(s), %zu notice(s), %zu not shared (grant "
                         "inactive), %zu excluded (objection, consent, "
                         "restriction), %zu too old for the grant, %zu "
+                        "held over a rate (%zu released since), %zu "
                         "quarantined (%zu unverified), %zu signed batch(es), "
                         "%zu audit entr%s, %zu transaction(s)\n",
                         st->records_in, st->delivered, st->rights_in,
                         st->notices, st->not_shared, st->excluded, st->too_old,
-                        st->quarantined, st->unverified, st->signed_batches,
-                        st->audit_entries, st->audit_entries == 1 ? "y" : "ies",
-                        st->transactions);
+                        st->held, st->released, st->quarantined, st->unverified,
+                        st->signed_batches, st->audit_entries,
+                        st->audit_entries == 1 ? "y" : "ies", st->transactions);
         }
         sb_gateway_destroy(gw);
         sb_config_release(sb_gateway_cfg_table, &cfg);

@@ -19,7 +19,10 @@ static const char *sb_grant_keys[] = {
     NULL};
 
 /* Keys of DESIGN §5 whose limits this version does not enforce yet. */
-static const char *sb_grant_unenforced[] = {"rate", NULL};
+static const char *sb_grant_unenforced[] = {NULL};
+
+/* Highest rate a grant may name, per second and per day. */
+#define SB_GRANT_MAX_RATE 1000000000LL
 
 /* Longest history or retention a grant may name: 100 years. */
 #define SB_GRANT_MAX_DAYS 36500
@@ -349,6 +352,52 @@ static sb_err_t sb_grant_days(const json_t *json, const char *key, int *out,
         return SB_OK;
 }
 
+/*
+ * The optional "rate" object (DESIGN §5, CNIL R5.2-02): records_per_second
+ * and records_per_day, positive whole numbers, at least one of the two;
+ * 0 where absent (no limit). Records over it wait, they are never dropped.
+ */
+static sb_err_t sb_grant_rate(const json_t *json, sb_grant_t *g,
+                              const char *origin, char *errstr,
+                              size_t errstr_size)
+{
+        const json_t *rate = json_object_get(json, "rate"), *v;
+        const char *key;
+
+        g->rate_per_second = g->rate_per_day = 0;
+        if (!rate)
+                return SB_OK;
+        if (!json_is_object(rate) || json_object_size(rate) == 0)
+                return sb_seterr(errstr, errstr_size, SB_ERR_GRANT,
+                                 "grant '%s': key 'rate': expected an object "
+                                 "with records_per_second and/or "
+                                 "records_per_day",
+                                 origin);
+        json_object_foreach((json_t *)rate, key, v)
+        {
+                int64_t *out;
+
+                if (!strcmp(key, "records_per_second"))
+                        out = &g->rate_per_second;
+                else if (!strcmp(key, "records_per_day"))
+                        out = &g->rate_per_day;
+                else
+                        return sb_seterr(errstr, errstr_size, SB_ERR_GRANT,
+                                         "grant '%s': key 'rate': unknown key "
+                                         "'%s' (expected records_per_second "
+                                         "or records_per_day)",
+                                         origin, key);
+                if (!json_is_integer(v) || json_integer_value(v) < 1 ||
+                    json_integer_value(v) > SB_GRANT_MAX_RATE)
+                        return sb_seterr(errstr, errstr_size, SB_ERR_GRANT,
+                                         "grant '%s': key 'rate.%s': expected "
+                                         "a whole number from 1 to %lld",
+                                         origin, key, SB_GRANT_MAX_RATE);
+                *out = (int64_t)json_integer_value(v);
+        }
+        return SB_OK;
+}
+
 static char *sb_grant_string(json_t *json, const char *key, int required,
                              const char *origin, char *errstr,
                              size_t errstr_size, int *failed)
@@ -522,7 +571,8 @@ sb_grant_t *sb_grant_new(json_t *json, const char *origin,
         if (sb_grant_days(json, "history_days", &g->history_days, origin,
                           errstr, errstr_size) ||
             sb_grant_days(json, "retention_days", &g->retention_days, origin,
-                          errstr, errstr_size))
+                          errstr, errstr_size) ||
+            sb_grant_rate(json, g, origin, errstr, errstr_size))
                 goto fail;
 
         g->in = sb_catalog_dataset(cat, g->dataset);

@@ -10,9 +10,9 @@
  *
  * Each granted field is kept or transformed (transform.h: generalise,
  * truncate, round, pseudonymise), and its output type is the transformed
- * one. history_days is enforced by the gateway, retention_days and
- * valid_until by the reuser agent too; a limit not enforced yet (rate) is
- * refused rather than silently widened.
+ * one. history_days and rate are enforced by the gateway, retention_days
+ * and valid_until by the reuser agent too; a limit not enforced yet would
+ * be refused rather than silently widened.
  * docs/grants.md describes the format.
  */
 #ifndef SB_GRANT_H
@@ -47,11 +47,13 @@ typedef struct sb_grant_s {
                                    limit (DESIGN §5, CNIL R5.2-03) */
         int retention_days;     /* the reuser purges rows older than this; 0: no
                                    limit */
-        char *topic;            /* sb.out.<reuser>.<dataset> */
-        const sb_schema_t *in;  /* dataset schema (borrowed) */
-        sb_schema_t *out;       /* output schema (owned) */
-        size_t *map;            /* out field i >= 1 <- in field map[i] */
-        sb_transform_t *tr;     /* out field i >= 1 <- tr[i] of in field */
+        int64_t rate_per_second; /* rate.records_per_second; 0: no limit */
+        int64_t rate_per_day;    /* rate.records_per_day (UTC day); 0: none */
+        char *topic;             /* sb.out.<reuser>.<dataset> */
+        const sb_schema_t *in;   /* dataset schema (borrowed) */
+        sb_schema_t *out;        /* output schema (owned) */
+        size_t *map;             /* out field i >= 1 <- in field map[i] */
+        sb_transform_t *tr;      /* out field i >= 1 <- tr[i] of in field */
         size_t map_cnt;
         int pseudonymises; /* a field is pseudonymised: project needs ps */
 } sb_grant_t;

@@ -11,6 +11,7 @@
 #include "grant.h"
 #include "grantfeed.h"
 #include "log.h"
+#include "quota.h"
 #include "schema.h"
 #include "seal.h"
 #include "sign.h"
@@ -79,6 +80,45 @@ const sb_config_field_t sb_gateway_cfg_table[] = {
 };
 #undef F
 
+/*
+ * One partition of a grant's hold topic, as this instance drains it. The
+ * hold partition of a record is its input partition, so the instance that
+ * owns a subject's input also owns its held records and its state.
+ */
+typedef struct sb_gw_holdpart_s {
+        int assigned;
+        int paused;         /* over the quota, or the grant inactive */
+        int64_t resume_at;  /* when paused: when to try again */
+        int64_t next;       /* offset to commit: the first message not moved
+                               on yet; -1: unknown (nothing to commit) */
+        int drained_known;  /* the end was reached since the last
+                               (re)assignment, seek or rewind */
+        int64_t drained_to; /* every message before it was consumed */
+        int64_t last_held;  /* offset of the last message held here by
+                               this instance (delivery reports), -1 */
+        size_t txn_held;    /* held in the open transaction */
+} sb_gw_holdpart_t;
+
+/*
+ * A grant's quota and hold topic, kept across its versions (by grant id):
+ * a new version changes the limits, not what was used.
+ */
+typedef struct sb_gw_hold_s {
+        char *grant_id;
+        char *topic; /* _sb.hold.<grant id> */
+        sb_quota_t quota;
+        int exists; /* the topic was found at the last assignment */
+        int32_t topic_parts;
+        int warned;    /* over the rate without a hold topic: said once */
+        int notice_ok; /* sb.notice.<reuser> was found with the hold */
+        int notice_warned;
+        int64_t noticed_day;    /* UTC day of the last quota.exceeded notice */
+        int64_t noticed_before; /* noticed_day before the open transaction */
+        size_t waiting;         /* held by this instance, not moved on yet */
+        sb_gw_holdpart_t *parts;
+        int32_t part_cnt;
+} sb_gw_hold_t;
+
 /* One grant as the gateway serves it. */
 typedef struct sb_gw_grant_s {
         sb_grant_t *grant;
@@ -89,6 +129,8 @@ typedef struct sb_gw_grant_s {
         char *tags_rest;
         int64_t history_ms; /* history_days in ms, 0: no limit */
         json_t *fields;     /* output field names, sorted, for the audit */
+        sb_gw_hold_t *hold; /* its quota and hold (gw->holds) */
+        struct sb_gw_dataset_s *d;
 } sb_gw_grant_t;
 
 typedef struct sb_gw_dataset_s {
@@ -163,7 +205,31 @@ struct sb_gateway_s {
         const sb_gw_dataset_t *aps_d; /* last audit pseudonym computed */
         char aps_subject[256];
         char aps[SB_PSEUDONYM_HEXLEN + 1];
+        sb_gw_hold_t **holds; /* one per grant id ever served */
+        size_t hold_cnt;
 };
+
+/* Quotas and hold topics (see "Quotas" below). */
+static int sb_gw_is_hold_topic(const char *topic);
+static sb_gw_hold_t *sb_gw_hold_of(sb_gateway_t *gw, const sb_grant_t *g);
+static void sb_gw_holds_destroy(sb_gateway_t *gw);
+static rd_kafka_topic_partition_list_t *
+sb_gw_with_holds(sb_gateway_t *gw, const rd_kafka_topic_partition_list_t *in);
+static void sb_gw_hold_assigned(sb_gateway_t *gw,
+                                const rd_kafka_topic_partition_list_t *parts);
+static void sb_gw_hold_seeked(sb_gateway_t *gw,
+                              const rd_kafka_topic_partition_list_t *parts);
+static void sb_gw_hold_offsets(sb_gateway_t *gw,
+                               rd_kafka_topic_partition_list_t *offsets);
+static void sb_gw_hold_begin(sb_gateway_t *gw);
+static void sb_gw_hold_abort(sb_gateway_t *gw);
+static void sb_gw_hold_dr(sb_gateway_t *gw, const rd_kafka_message_t *m);
+static int sb_gw_hold_wanted(sb_gateway_t *gw, sb_gw_grant_t *gg, int32_t p,
+                             int64_t now);
+static void sb_gw_hold_put(sb_gateway_t *gw, sb_gw_grant_t *gg, int32_t p,
+                           const char *key, size_t keylen, const void *value,
+                           size_t len, rd_kafka_headers_t *hdrs,
+                           const char *subject, const char *record_id);
 
 static void sb_gw_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                         void *opaque)
@@ -175,6 +241,8 @@ static void sb_gw_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m,
                 snprintf(gw->txn_err, sizeof(gw->txn_err),
                          "delivery to '%s' failed: %s",
                          rd_kafka_topic_name(m->rkt), rd_kafka_err2str(m->err));
+        else if (!m->err && sb_gw_is_hold_topic(rd_kafka_topic_name(m->rkt)))
+                sb_gw_hold_dr(gw, m);
 }
 
 static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr,
@@ -345,20 +413,27 @@ static void sb_gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                void *opaque)
 {
         sb_gateway_t *gw = opaque;
+        rd_kafka_topic_partition_list_t *all;
         char errstr[512];
         int i;
 
         if (err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
                 sb_log(SB_LOG_NOTICE, "GATEWAY", "assigned %d partition(s)",
                        parts->cnt);
+                /* With the same partitions of the grants' hold topics: the
+                 * held records of a subject go with its input. */
+                all = sb_gw_with_holds(gw, parts);
                 /* Never process a partition without its state. */
-                if (sb_gw_restore(gw, parts, gw->fatal_err,
+                if (sb_gw_restore(gw, all, gw->fatal_err,
                                   sizeof(gw->fatal_err))) {
                         gw->fatal = 1;
+                        rd_kafka_topic_partition_list_destroy(all);
                         rd_kafka_assign(rk, NULL);
                         return;
                 }
-                rd_kafka_assign(rk, parts);
+                sb_gw_hold_assigned(gw, all);
+                rd_kafka_assign(rk, all);
+                rd_kafka_topic_partition_list_destroy(all);
                 gw->assigned = parts->cnt > 0;
                 gw->assigned_ms = sb_now_ms();
                 return;
@@ -377,6 +452,7 @@ static void sb_gw_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
                                                 parts->elems[i].partition);
         }
         sb_log(SB_LOG_NOTICE, "GATEWAY", "revoked %d partition(s)", parts->cnt);
+        sb_gw_hold_assigned(gw, NULL);
         rd_kafka_assign(rk, NULL);
         gw->assigned = 0;
 }
@@ -515,7 +591,8 @@ static sb_err_t sb_gw_install_grants(sb_gateway_t *gw, sb_grant_t **grants,
                 gg->grant = grants[i];
                 gg->ps = sb_pseudonymiser_new(gw->key, gg->grant->reuser,
                                               gg->grant->dataset);
-                if (!gg->ps || sb_gw_grant_tags(gg) ||
+                gg->hold = sb_gw_hold_of(gw, gg->grant);
+                if (!gg->ps || !gg->hold || sb_gw_grant_tags(gg) ||
                     !(gg->fields = sb_gw_out_fields(gg->grant)))
                         return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                          "out of memory");
@@ -531,8 +608,10 @@ static sb_err_t sb_gw_install_grants(sb_gateway_t *gw, sb_grant_t **grants,
                         return sb_seterr(errstr, errstr_size, SB_ERR_NOMEM,
                                          "out of memory");
                 for (j = 0; j < cnt; j++)
-                        if (!strcmp(grants[j]->dataset, d->name))
+                        if (!strcmp(grants[j]->dataset, d->name)) {
+                                gw->gw_grants[j].d = d;
                                 d->grants[d->grant_cnt++] = &gw->gw_grants[j];
+                        }
                 sb_log(SB_LOG_NOTICE, "GATEWAY",
                        "dataset '%s': %zu grant(s), schema %016" PRIx64,
                        d->name, d->grant_cnt, d->schema->fingerprint);
@@ -922,6 +1001,9 @@ sb_gateway_t *sb_gateway_new(const sb_gateway_cfg_t *cfg, const sb_key_t *key,
             sb_kafka_conf_set(conf, "isolation.level", "read_committed", errstr,
                               errstr_size) ||
             sb_kafka_conf_set(conf, "auto.offset.reset", "earliest", errstr,
+                              errstr_size) ||
+            /* The drain learns that a hold partition is empty. */
+            sb_kafka_conf_set(conf, "enable.partition.eof", "true", errstr,
                               errstr_size))
                 goto fail;
         rd_kafka_conf_set_rebalance_cb(conf, sb_gw_rebalance_cb);
@@ -976,6 +1058,7 @@ static sb_err_t sb_gw_begin(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         gw->txn_failed = 0;
         gw->txn_start_ms = sb_now_ms();
         sb_gw_audit_begin(gw);
+        sb_gw_hold_begin(gw);
         return SB_OK;
 }
 
@@ -1003,8 +1086,10 @@ static void sb_gw_rewind(sb_gateway_t *gw)
 
         if (rd_kafka_assignment(gw->consumer, &parts))
                 return;
-        if (parts->cnt > 0 && !rd_kafka_committed(gw->consumer, parts, 10000))
+        if (parts->cnt > 0 && !rd_kafka_committed(gw->consumer, parts, 10000)) {
                 sb_gw_seek(gw, parts);
+                sb_gw_hold_seeked(gw, parts);
+        }
         rd_kafka_topic_partition_list_destroy(parts);
 }
 
@@ -1026,6 +1111,7 @@ static void sb_gw_abort(sb_gateway_t *gw, int rewind)
         for (i = 0; i < gw->dataset_cnt; i++)
                 sb_state_rollback(gw->datasets[i].state);
         sb_gw_audit_abort(gw);
+        sb_gw_hold_abort(gw);
         gw->in_txn = 0;
         gw->stats.aborts++;
         if (rewind)
@@ -1054,6 +1140,7 @@ static sb_err_t sb_gw_resync(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         gw->producer = NULL;
         gw->in_txn = 0;
         sb_gw_audit_abort(gw); /* the producer reads the chain back */
+        sb_gw_hold_abort(gw);
         for (i = 0; i < gw->dataset_cnt; i++) {
                 sb_state_rollback(gw->datasets[i].state);
                 sb_state_drop_partition(gw->datasets[i].state, -1);
@@ -1064,8 +1151,10 @@ static sb_err_t sb_gw_resync(sb_gateway_t *gw, char *errstr, size_t errstr_size)
                 return sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
                                  "gateway: cannot read the assignment");
         err = sb_gw_restore(gw, parts, errstr, errstr_size);
-        if (!err)
+        if (!err) {
                 sb_gw_seek(gw, parts);
+                sb_gw_hold_seeked(gw, parts);
+        }
         rd_kafka_topic_partition_list_destroy(parts);
         return err;
 }
@@ -1534,6 +1623,7 @@ static sb_err_t sb_gw_commit(sb_gateway_t *gw, char *errstr, size_t errstr_size)
         }
         if (rd_kafka_assignment(gw->consumer, &offsets) == 0) {
                 rd_kafka_position(gw->consumer, offsets);
+                sb_gw_hold_offsets(gw, offsets);
                 cgmd = rd_kafka_consumer_group_metadata(gw->consumer);
                 for (tries = 0; tries < 5; tries++) {
                         kerr = rd_kafka_send_offsets_to_transaction(
@@ -1687,6 +1777,19 @@ static void sb_gw_audit_rights(sb_gateway_t *gw, sb_gw_dataset_t *d,
                                const sb_envelope_t *env, const char *subject,
                                const json_t *purposes, json_t *notified);
 
+/* A projected record sent to its stream now (takes `hdrs`). */
+static void sb_gw_record_out(sb_gateway_t *gw, sb_gw_grant_t *gg, int32_t p,
+                             const char *key, size_t keylen, const void *value,
+                             size_t len, rd_kafka_headers_t *hdrs,
+                             const char *subject, const char *record_id)
+{
+        (void)p;
+        (void)record_id;
+        sb_gw_produce(gw, gg->grant->topic, RD_KAFKA_PARTITION_UA, key, keylen,
+                      value, len, hdrs);
+        sb_gw_tally(gw, gg->d, gg, NULL, subject, len);
+}
+
 static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                          const rd_kafka_message_t *m, sb_envelope_t *env)
 {
@@ -1699,6 +1802,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
         sb_envelope_t out_env;
         json_t *state, *notified = NULL;
         int64_t event_ms;
+        int held;
         char collected_at[32];
         size_t i;
 
@@ -1799,12 +1903,13 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                         sb_uuid4(out_env.id);
                 memcpy(out_env.subject, ps, sizeof(ps));
                 out_env.schema_fp = gg->grant->out->fingerprint;
-                sb_gw_produce(
-                    gw, gg->grant->topic, RD_KAFKA_PARTITION_UA, key,
+                held = sb_gw_hold_wanted(gw, gg, m->partition, now);
+                (held ? sb_gw_hold_put : sb_gw_record_out)(
+                    gw, gg, m->partition, key,
                     sb_gw_record_key(key, sizeof(key), ps, record_id),
                     gw->buf.data, gw->buf.len,
-                    sb_gw_tag(sb_envelope_headers(&out_env), gg, collected_at));
-                sb_gw_tally(gw, d, gg, NULL, subject, gw->buf.len);
+                    sb_gw_tag(sb_envelope_headers(&out_env), gg, collected_at),
+                    subject, record_id);
                 if (!(s = sb_gw_touch(gw, d, subject, m->partition)) ||
                     sb_state_add_delivery(s, gg->grant->reuser, record_id)) {
                         if (!gw->txn_failed++)
@@ -1818,7 +1923,7 @@ static void sb_gw_record(sb_gateway_t *gw, sb_gw_dataset_t *d,
                         gw->stats.notices++;
                         json_array_append_new(notified,
                                               json_string(gg->grant->reuser));
-                } else {
+                } else if (!held) {
                         gw->stats.delivered++;
                 }
         }
@@ -2112,12 +2217,710 @@ done:
         json_decref(notified);
 }
 
+/*
+ * Quotas (DESIGN §5 "rate"; CNIL R5.2-02, R5.2-03): a grant over its rate
+ * gets its records later, never fewer. The record, projected and ready to
+ * send (key, value, headers), goes to _sb.hold.<grant id>, partition = its
+ * input partition, in the same transaction as everything else; the state
+ * records the delivery as usual, so a right exercised while it waits
+ * reaches it. The gateway reads its hold partitions beside its inputs (the
+ * same consumer, the same group offsets, sent with the same transactions)
+ * and moves held records to the stream as the quota allows, oldest first,
+ * after checking the subject's state again. While a grant has records
+ * waiting in a partition, its next records of that partition wait behind
+ * them, so that the order per key holds. A hold partition over the quota
+ * is paused and rewound to its first waiting record: the input goes on,
+ * and the other grants are not slowed.
+ */
+
+#define SB_GW_HDR_HOLD_SUBJECT "sb_hold_subject"
+#define SB_GW_HDR_HOLD_RECORD  "sb_hold_record"
+
+static int sb_gw_is_hold_topic(const char *topic)
+{
+        return !strncmp(topic, SB_HOLD_TOPIC_PREFIX,
+                        sizeof(SB_HOLD_TOPIC_PREFIX) - 1);
+}
+
+static sb_gw_hold_t *sb_gw_hold_by_topic(sb_gateway_t *gw, const char *topic)
+{
+        size_t i;
+
+        for (i = 0; i < gw->hold_cnt; i++)
+                if (!strcmp(gw->holds[i]->topic, topic))
+                        return gw->holds[i];
+        return NULL;
+}
+
+/* The hold of grant `g`, made on first use, its limits set to g's. */
+static sb_gw_hold_t *sb_gw_hold_of(sb_gateway_t *gw, const sb_grant_t *g)
+{
+        sb_gw_hold_t *h = NULL, **holds;
+        size_t i;
+
+        for (i = 0; i < gw->hold_cnt && !h; i++)
+                if (!strcmp(gw->holds[i]->grant_id, g->id))
+                        h = gw->holds[i];
+        if (h) {
+                sb_quota_set(&h->quota, g->rate_per_second, g->rate_per_day,
+                             sb_now_ms());
+                return h;
+        }
+        holds = realloc(gw->holds, (gw->hold_cnt + 1) * sizeof(*holds));
+        if (!holds)
+                return NULL;
+        gw->holds = holds;
+        if (!(h = calloc(1, sizeof(*h))))
+                return NULL;
+        if (!(h->grant_id = strdup(g->id)) ||
+            asprintf(&h->topic, "%s%s", SB_HOLD_TOPIC_PREFIX, g->id) == -1) {
+                free(h->grant_id);
+                free(h);
+                return NULL;
+        }
+        sb_quota_init(&h->quota, g->rate_per_second, g->rate_per_day,
+                      sb_now_ms());
+        h->noticed_day = h->noticed_before = -1;
+        gw->holds[gw->hold_cnt++] = h;
+        return h;
+}
+
+static void sb_gw_holds_destroy(sb_gateway_t *gw)
+{
+        size_t i;
+
+        for (i = 0; i < gw->hold_cnt; i++) {
+                free(gw->holds[i]->grant_id);
+                free(gw->holds[i]->topic);
+                free(gw->holds[i]->parts);
+                free(gw->holds[i]);
+        }
+        free(gw->holds);
+        gw->holds = NULL;
+        gw->hold_cnt = 0;
+}
+
+/* Partition `p` of hold `h`, made on first use; NULL: out of memory. */
+static sb_gw_holdpart_t *sb_gw_hold_part(sb_gw_hold_t *h, int32_t p)
+{
+        sb_gw_holdpart_t *parts;
+        int32_t i;
+
+        if (p < 0)
+                return NULL;
+        if (p >= h->part_cnt) {
+                parts = realloc(h->parts, (size_t)(p + 1) * sizeof(*parts));
+                if (!parts)
+                        return NULL;
+                for (i = h->part_cnt; i <= p; i++) {
+                        memset(&parts[i], 0, sizeof(parts[i]));
+                        parts[i].next = parts[i].drained_to = -1;
+                        parts[i].last_held = -1;
+                }
+                h->parts = parts;
+                h->part_cnt = p + 1;
+        }
+        return &h->parts[p];
+}
+
+/* Records wait in this partition (or may: not known yet). */
+static int sb_gw_hold_backlog(const sb_gw_holdpart_t *hp)
+{
+        return !hp->assigned || hp->txn_held > 0 || !hp->drained_known ||
+               hp->last_held >= hp->drained_to;
+}
+
+/* Which hold topics exist, with how many partitions, and whether the
+ * notice topic of their reuser does. */
+static void sb_gw_hold_topics(sb_gateway_t *gw)
+{
+        const struct rd_kafka_metadata *md;
+        rd_kafka_resp_err_t err;
+        char notice[300];
+        size_t i;
+        int t;
+
+        if (gw->grant_cnt == 0)
+                return;
+        err = rd_kafka_metadata(gw->restorer, 1, NULL, &md, 30000);
+        if (err) {
+                sb_log(SB_LOG_WARN, "GATEWAY",
+                       "hold topics: cannot read the topic list (%s): "
+                       "keeping what was known",
+                       rd_kafka_err2str(err));
+                return;
+        }
+        for (i = 0; i < gw->grant_cnt; i++) {
+                sb_gw_hold_t *h = gw->gw_grants[i].hold;
+
+                snprintf(notice, sizeof(notice), "sb.notice.%s",
+                         gw->gw_grants[i].grant->reuser);
+                h->exists = h->notice_ok = 0;
+                for (t = 0; t < md->topic_cnt; t++) {
+                        if (md->topics[t].err)
+                                continue;
+                        if (!strcmp(md->topics[t].topic, h->topic)) {
+                                h->exists = 1;
+                                h->topic_parts = md->topics[t].partition_cnt;
+                        } else if (!strcmp(md->topics[t].topic, notice)) {
+                                h->notice_ok = 1;
+                        }
+                }
+        }
+        rd_kafka_metadata_destroy(md);
+}
+
+/*
+ * The input partitions of `inputs` and, for each, the same partition of
+ * the hold topic of every grant of its dataset that has one: what the
+ * consumer is assigned. A grant without a rate still drains a hold it has
+ * (a rate removed or raised), so nothing waits forever.
+ */
+static rd_kafka_topic_partition_list_t *
+sb_gw_with_holds(sb_gateway_t *gw, const rd_kafka_topic_partition_list_t *in)
+{
+        rd_kafka_topic_partition_list_t *out;
+        size_t j;
+        int i;
+
+        sb_gw_hold_topics(gw);
+        out = rd_kafka_topic_partition_list_new(in->cnt * 2 + 1);
+        for (i = 0; i < in->cnt; i++) {
+                sb_gw_dataset_t *d = sb_gw_dataset_of(gw, in->elems[i].topic);
+
+                if (!d)
+                        continue;
+                rd_kafka_topic_partition_list_add(out, in->elems[i].topic,
+                                                  in->elems[i].partition)
+                    ->offset = in->elems[i].offset;
+                for (j = 0; j < d->grant_cnt; j++) {
+                        sb_gw_hold_t *h = d->grants[j]->hold;
+
+                        if (!h->exists)
+                                continue;
+                        if (in->elems[i].partition >= h->topic_parts) {
+                                sb_log(SB_LOG_ERR, "GATEWAY",
+                                       "hold topic '%s' has %d partition(s), "
+                                       "fewer than '%s': records of partition "
+                                       "%" PRId32 " over the rate are sent "
+                                       "anyway (run 'sharebus admin topics "
+                                       "apply')",
+                                       h->topic, (int)h->topic_parts, d->topic,
+                                       in->elems[i].partition);
+                                continue;
+                        }
+                        rd_kafka_topic_partition_list_add(
+                            out, h->topic, in->elems[i].partition);
+                }
+        }
+        return out;
+}
+
+/* The hold partitions of `parts`, with their committed offsets, are this
+ * instance's from now on; every other is not. */
+static void sb_gw_hold_assigned(sb_gateway_t *gw,
+                                const rd_kafka_topic_partition_list_t *parts)
+{
+        sb_gw_hold_t *h;
+        sb_gw_holdpart_t *hp;
+        int64_t lo, hi;
+        size_t i;
+        int j;
+
+        for (i = 0; i < gw->hold_cnt; i++)
+                for (j = 0; j < gw->holds[i]->part_cnt; j++)
+                        gw->holds[i]->parts[j].assigned = 0;
+        for (j = 0; parts && j < parts->cnt; j++) {
+                if (!(h = sb_gw_hold_by_topic(gw, parts->elems[j].topic)) ||
+                    !(hp = sb_gw_hold_part(h, parts->elems[j].partition)))
+                        continue;
+                hp->assigned = 1;
+                hp->paused = 0;
+                hp->txn_held = 0;
+                hp->drained_known = 0;
+                hp->next =
+                    parts->elems[j].offset >= 0 ? parts->elems[j].offset : -1;
+                /* Nothing waits if nothing is left past the committed
+                 * offset; else the end of the partition will tell (an
+                 * end offset counts transaction markers too). */
+                if (!rd_kafka_query_watermark_offsets(
+                        gw->restorer, h->topic, parts->elems[j].partition, &lo,
+                        &hi, (int)gw->cfg->restore_timeout_ms) &&
+                    (hi == lo || (hp->next >= 0 && hp->next >= hi))) {
+                        hp->drained_known = 1;
+                        hp->drained_to = hi;
+                }
+        }
+}
+
+/* The consumer was moved back to the offsets of `parts` (rewind). */
+static void sb_gw_hold_seeked(sb_gateway_t *gw,
+                              const rd_kafka_topic_partition_list_t *parts)
+{
+        sb_gw_holdpart_t *hp;
+        sb_gw_hold_t *h;
+        int j;
+
+        for (j = 0; j < parts->cnt; j++) {
+                if (!(h = sb_gw_hold_by_topic(gw, parts->elems[j].topic)) ||
+                    !(hp = sb_gw_hold_part(h, parts->elems[j].partition)))
+                        continue;
+                hp->drained_known = 0;
+                hp->next =
+                    parts->elems[j].offset >= 0 ? parts->elems[j].offset : -1;
+        }
+}
+
+/* The offsets to commit for the hold partitions: the first record not
+ * moved on, which may be before the consumer's position (rewound). */
+static void sb_gw_hold_offsets(sb_gateway_t *gw,
+                               rd_kafka_topic_partition_list_t *offsets)
+{
+        sb_gw_holdpart_t *hp;
+        sb_gw_hold_t *h;
+        int j;
+
+        for (j = 0; j < offsets->cnt; j++) {
+                if (!(h = sb_gw_hold_by_topic(gw, offsets->elems[j].topic)))
+                        continue;
+                hp = offsets->elems[j].partition < h->part_cnt
+                         ? &h->parts[offsets->elems[j].partition]
+                         : NULL;
+                offsets->elems[j].offset =
+                    hp && hp->next >= 0 ? hp->next : RD_KAFKA_OFFSET_INVALID;
+        }
+}
+
+static void sb_gw_hold_begin(sb_gateway_t *gw)
+{
+        size_t i;
+        int j;
+
+        for (i = 0; i < gw->hold_cnt; i++) {
+                gw->holds[i]->noticed_before = gw->holds[i]->noticed_day;
+                for (j = 0; j < gw->holds[i]->part_cnt; j++)
+                        gw->holds[i]->parts[j].txn_held = 0;
+        }
+}
+
+/* Nothing of the transaction was written: its notices are due again, and
+ * the hold partitions are read again from their committed offsets. */
+static void sb_gw_hold_abort(sb_gateway_t *gw)
+{
+        size_t i;
+        int j;
+
+        for (i = 0; i < gw->hold_cnt; i++) {
+                gw->holds[i]->noticed_day = gw->holds[i]->noticed_before;
+                for (j = 0; j < gw->holds[i]->part_cnt; j++) {
+                        gw->holds[i]->parts[j].txn_held = 0;
+                        gw->holds[i]->parts[j].drained_known = 0;
+                }
+        }
+}
+
+/* Delivery report of a held record: where it waits. */
+static void sb_gw_hold_dr(sb_gateway_t *gw, const rd_kafka_message_t *m)
+{
+        sb_gw_hold_t *h = sb_gw_hold_by_topic(gw, rd_kafka_topic_name(m->rkt));
+        sb_gw_holdpart_t *hp = h ? sb_gw_hold_part(h, m->partition) : NULL;
+
+        if (hp && m->offset > hp->last_held)
+                hp->last_held = m->offset;
+}
+
+/* The consumer reached the end of a hold partition: `offset`. */
+static void sb_gw_hold_eof(sb_gateway_t *gw, const rd_kafka_message_t *m)
+{
+        sb_gw_hold_t *h = sb_gw_hold_by_topic(gw, rd_kafka_topic_name(m->rkt));
+        sb_gw_holdpart_t *hp =
+            h && m->partition < h->part_cnt ? &h->parts[m->partition] : NULL;
+
+        if (!hp || !hp->assigned || hp->paused)
+                return;
+        hp->drained_known = 1;
+        if (m->offset > hp->drained_to)
+                hp->drained_to = m->offset;
+}
+
+/* A held record was moved on (sent or excluded). */
+static void sb_gw_hold_moved(sb_gw_hold_t *h, sb_gw_holdpart_t *hp,
+                             int64_t offset)
+{
+        hp->next = offset + 1;
+        if (offset + 1 > hp->drained_to)
+                hp->drained_to = offset + 1;
+        if (h->waiting > 0)
+                h->waiting--;
+}
+
+static void sb_gw_hold_pause(sb_gateway_t *gw, const char *topic,
+                             int32_t partition, int resume)
+{
+        rd_kafka_topic_partition_list_t *l =
+            rd_kafka_topic_partition_list_new(1);
+
+        rd_kafka_topic_partition_list_add(l, topic, partition);
+        if (resume)
+                rd_kafka_resume_partitions(gw->consumer, l);
+        else
+                rd_kafka_pause_partitions(gw->consumer, l);
+        rd_kafka_topic_partition_list_destroy(l);
+}
+
+/*
+ * Held record `m` cannot go yet: its partition is paused until `at` and
+ * rewound to it, so it is read again then, and the offset committed
+ * meanwhile is its own.
+ */
+static void sb_gw_hold_wait(sb_gateway_t *gw, sb_gw_holdpart_t *hp,
+                            const rd_kafka_message_t *m, int64_t at)
+{
+        rd_kafka_topic_partition_list_t *l;
+        rd_kafka_error_t *kerr;
+
+        sb_gw_hold_pause(gw, rd_kafka_topic_name(m->rkt), m->partition, 0);
+        l = rd_kafka_topic_partition_list_new(1);
+        rd_kafka_topic_partition_list_add(l, rd_kafka_topic_name(m->rkt),
+                                          m->partition)
+            ->offset = m->offset;
+        kerr = rd_kafka_seek_partitions(gw->consumer, l, 0);
+        if (kerr) {
+                sb_gw_txn_fail(gw, "hold: cannot rewind a hold partition");
+                rd_kafka_error_destroy(kerr);
+        }
+        rd_kafka_topic_partition_list_destroy(l);
+        hp->paused = 1;
+        hp->resume_at = at;
+        hp->next = m->offset;
+        hp->drained_known = 0;
+}
+
+/* Resumes the hold partitions whose wait is over. */
+static void sb_gw_hold_resume(sb_gateway_t *gw, int64_t now)
+{
+        size_t i;
+        int j;
+
+        for (i = 0; i < gw->hold_cnt; i++)
+                for (j = 0; j < gw->holds[i]->part_cnt; j++) {
+                        sb_gw_holdpart_t *hp = &gw->holds[i]->parts[j];
+
+                        if (!hp->assigned || !hp->paused || now < hp->resume_at)
+                                continue;
+                        sb_gw_hold_pause(gw, gw->holds[i]->topic, j, 1);
+                        hp->paused = 0;
+                }
+}
+
+/* 1 if records wait in a hold partition of this instance. */
+static int sb_gw_hold_waiting(const sb_gateway_t *gw)
+{
+        size_t i;
+        int j;
+
+        for (i = 0; i < gw->hold_cnt; i++)
+                for (j = 0; j < gw->holds[i]->part_cnt; j++)
+                        if (gw->holds[i]->parts[j].assigned &&
+                            gw->holds[i]->exists &&
+                            sb_gw_hold_backlog(&gw->holds[i]->parts[j]))
+                                return 1;
+        return 0;
+}
+
+/*
+ * After a grant change (between transactions): the hold topics to read
+ * follow the grants. The partitions kept go on from where they are (the
+ * hold partitions from their first record not moved on); new ones start
+ * from their committed offsets.
+ */
+static sb_err_t sb_gw_hold_reassign(sb_gateway_t *gw, char *errstr,
+                                    size_t errstr_size)
+{
+        rd_kafka_topic_partition_list_t *cur = NULL, *next = NULL;
+        rd_kafka_topic_partition_t *c;
+        rd_kafka_resp_err_t kerr;
+        sb_err_t err = SB_OK;
+        int i, same;
+
+        if (!gw->assigned || rd_kafka_assignment(gw->consumer, &cur))
+                return SB_OK;
+        next = sb_gw_with_holds(gw, cur);
+        same = next->cnt == cur->cnt;
+        for (i = 0; same && i < next->cnt; i++)
+                same = rd_kafka_topic_partition_list_find(
+                           cur, next->elems[i].topic,
+                           next->elems[i].partition) != NULL;
+        if (same)
+                goto done;
+        rd_kafka_position(gw->consumer, cur);
+        sb_gw_hold_offsets(gw, cur);
+        for (i = 0; i < next->cnt; i++) {
+                c = rd_kafka_topic_partition_list_find(
+                    cur, next->elems[i].topic, next->elems[i].partition);
+                /* Invalid: the consumer fetches the committed offset. */
+                next->elems[i].offset = c ? c->offset : RD_KAFKA_OFFSET_INVALID;
+        }
+        sb_gw_hold_assigned(gw, next);
+        /* A partition kept may still be paused: nothing is, from now. */
+        rd_kafka_resume_partitions(gw->consumer, next);
+        if ((kerr = rd_kafka_assign(gw->consumer, next)))
+                err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                "gateway: cannot assign the hold topics: %s",
+                                rd_kafka_err2str(kerr));
+        else if ((kerr = rd_kafka_resume_partitions(gw->consumer, next)))
+                err = sb_seterr(errstr, errstr_size, SB_ERR_KAFKA,
+                                "gateway: cannot resume the hold topics: %s",
+                                rd_kafka_err2str(kerr));
+        else
+                sb_log(SB_LOG_NOTICE, "GATEWAY",
+                       "reading %d input and hold partition(s)", next->cnt);
+done:
+        rd_kafka_topic_partition_list_destroy(cur);
+        rd_kafka_topic_partition_list_destroy(next);
+        return err;
+}
+
+/*
+ * The first time in a UTC day (per instance) that grant `gg` goes over its
+ * rate: a quota.exceeded notice on sb.notice.<reuser> (docs/messages.md
+ * "Notices"), in the transaction. No personal data.
+ */
+static void sb_gw_quota_notice(sb_gateway_t *gw, sb_gw_grant_t *gg,
+                               const char *limit, int64_t now)
+{
+        const sb_grant_t *g = gg->grant;
+        sb_gw_hold_t *h = gg->hold;
+        char topic[300], key[400], sent_at[32], reason[1024], id[40];
+        rd_kafka_headers_t *hdrs;
+        json_t *j, *rate;
+        char *v;
+
+        if (h->noticed_day == now / SB_QUOTA_DAY_MS)
+                return;
+        h->noticed_day = now / SB_QUOTA_DAY_MS;
+        if (!h->notice_ok) {
+                /* A missing topic would abort every transaction. */
+                if (!h->notice_warned++)
+                        sb_log(SB_LOG_WARN, "GATEWAY",
+                               "grant '%s' over its %s: no notice topic "
+                               "'sb.notice.%s' to tell its reuser (declare "
+                               "the reuser and run 'sharebus admin topics "
+                               "apply')",
+                               g->id, limit, g->reuser);
+                return;
+        }
+        sb_time_format(now, sent_at);
+        snprintf(topic, sizeof(topic), "sb.notice.%s", g->reuser);
+        snprintf(key, sizeof(key), "%s/quota.exceeded/%.10s", g->id, sent_at);
+        snprintf(reason, sizeof(reason),
+                 "Grant %s (dataset %s) went over its %s: the records over it "
+                 "wait and reach %s later, in order, as the quota allows; "
+                 "none is dropped. Your stream continues as the quota "
+                 "allows. To catch up faster, ask the platform team that "
+                 "issued the grant to raise its rate.",
+                 g->id, g->dataset, limit, g->topic);
+        rate = json_object();
+        if (rate && g->rate_per_second)
+                json_object_set_new(rate, "records_per_second",
+                                    json_integer(g->rate_per_second));
+        if (rate && g->rate_per_day)
+                json_object_set_new(rate, "records_per_day",
+                                    json_integer(g->rate_per_day));
+        j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o*, s:I, s:s, s:s}",
+                      "notice", "quota.exceeded", "grant", g->id, "reuser",
+                      g->reuser, "dataset", g->dataset, "limit", limit, "rate",
+                      rate, "held", (json_int_t)h->waiting, "sent_at", sent_at,
+                      "reason", reason);
+        v = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+        if (!v) {
+                sb_gw_txn_fail(gw, "quota notice: out of memory");
+                return;
+        }
+        sb_uuid4(id);
+        hdrs = rd_kafka_headers_new(6);
+        rd_kafka_header_add(hdrs, "ce_specversion", -1, "1.0", -1);
+        rd_kafka_header_add(hdrs, "ce_id", -1, id, -1);
+        rd_kafka_header_add(hdrs, "ce_source", -1, gw->source, -1);
+        rd_kafka_header_add(hdrs, "ce_type", -1, "sharebus.quota.exceeded", -1);
+        rd_kafka_header_add(hdrs, "ce_time", -1, sent_at, -1);
+        rd_kafka_header_add(hdrs, "content-type", -1, "application/json", -1);
+        /* Not sealed: like the admin's notices, not part of the stream. */
+        sb_gw_send(gw, topic, RD_KAFKA_PARTITION_UA, key, strlen(key), v,
+                   strlen(v), hdrs, NULL);
+        gw->stats.quota_notices++;
+        sb_log(SB_LOG_NOTICE, "GATEWAY",
+               "grant '%s' over its %s: its records wait on '%s'", g->id, limit,
+               h->topic);
+        free(v);
+}
+
+/*
+ * Whether a record of input partition `p` for grant `gg` waits on the hold
+ * rather than go now: when records already wait there (their order), or
+ * when the grant is over its rate (which then counts it).
+ */
+static int sb_gw_hold_wanted(sb_gateway_t *gw, sb_gw_grant_t *gg, int32_t p,
+                             int64_t now)
+{
+        sb_gw_hold_t *h = gg->hold;
+        sb_gw_holdpart_t *hp =
+            h->exists && p < h->topic_parts ? sb_gw_hold_part(h, p) : NULL;
+        const char *limit;
+
+        if (hp && sb_gw_hold_backlog(hp))
+                return 1;
+        if (!(limit = sb_quota_limit_hit(&h->quota, now))) {
+                sb_quota_take(&h->quota, now);
+                return 0;
+        }
+        if (!hp) {
+                /* Better over the rate than a stopped gateway. */
+                if (!h->warned++)
+                        sb_log(SB_LOG_ERR, "GATEWAY",
+                               "grant '%s' is over its %s but its hold "
+                               "topic '%s' is missing: its records are sent "
+                               "anyway (run 'sharebus admin topics apply')",
+                               gg->grant->id, limit, h->topic);
+                return 0;
+        }
+        sb_gw_quota_notice(gw, gg, limit, now);
+        return 1;
+}
+
+/* Puts a projected record on the hold (takes `hdrs`), with what the drain
+ * needs to check the subject's state again. */
+static void sb_gw_hold_put(sb_gateway_t *gw, sb_gw_grant_t *gg, int32_t p,
+                           const char *key, size_t keylen, const void *value,
+                           size_t len, rd_kafka_headers_t *hdrs,
+                           const char *subject, const char *record_id)
+{
+        sb_gw_holdpart_t *hp = sb_gw_hold_part(gg->hold, p);
+
+        if (!hp) {
+                rd_kafka_headers_destroy(hdrs);
+                sb_gw_txn_fail(gw, "hold: out of memory");
+                return;
+        }
+        rd_kafka_header_add(hdrs, SB_GW_HDR_HOLD_SUBJECT, -1, subject, -1);
+        rd_kafka_header_add(hdrs, SB_GW_HDR_HOLD_RECORD, -1, record_id, -1);
+        sb_gw_send(gw, gg->hold->topic, p, key, keylen, value, len, hdrs, NULL);
+        hp->txn_held++;
+        gg->hold->waiting++;
+        gw->stats.held++;
+}
+
+/* Header `name` of `m` as a string in `out`, or NULL. */
+static const char *sb_gw_header(const rd_kafka_message_t *m, const char *name,
+                                char *out, size_t size)
+{
+        rd_kafka_headers_t *h;
+        const void *v;
+        size_t len;
+
+        if (rd_kafka_message_headers(m, &h) ||
+            rd_kafka_header_get_last(h, name, &v, &len) || !v || len >= size)
+                return NULL;
+        memcpy(out, v, len);
+        out[len] = '\0';
+        return out;
+}
+
+/*
+ * A held record, read back from its hold partition: sent to its stream if
+ * the quota allows and the subject's state still lists it as delivered to
+ * the reuser and does not block it; excluded (and forgotten by the state)
+ * if a right was exercised while it waited; else it waits again.
+ */
+static void sb_gw_drain(sb_gateway_t *gw, const rd_kafka_message_t *m)
+{
+        sb_gw_hold_t *h = sb_gw_hold_by_topic(gw, rd_kafka_topic_name(m->rkt));
+        sb_gw_holdpart_t *hp = h ? sb_gw_hold_part(h, m->partition) : NULL;
+        char subject[256], rid[256], type[128];
+        sb_gw_grant_t *gg = NULL;
+        rd_kafka_headers_t *in = NULL, *hdrs;
+        const char *why = NULL, *limit;
+        int64_t now = sb_now_ms();
+        int listed;
+        json_t *state, *rids, *s;
+        size_t i, j;
+
+        for (i = 0; h && i < gw->dataset_cnt && !gg; i++)
+                for (j = 0; j < gw->datasets[i].grant_cnt && !gg; j++)
+                        if (gw->datasets[i].grants[j]->hold == h)
+                                gg = gw->datasets[i].grants[j];
+        if (!hp || !hp->assigned || hp->paused)
+                return; /* read before a pause or rewind took effect */
+        if (!gg || !sb_grant_active(gg->grant, now)) {
+                /* Suspended or out of its validity: the records wait. */
+                sb_gw_hold_wait(gw, hp, m, now + 1000);
+                return;
+        }
+        if (!sb_gw_header(m, SB_GW_HDR_HOLD_SUBJECT, subject,
+                          sizeof(subject)) ||
+            !sb_gw_header(m, SB_GW_HDR_HOLD_RECORD, rid, sizeof(rid))) {
+                sb_gw_quarantine(gw, m,
+                                 "a held record without its subject "
+                                 "or record id");
+                sb_gw_hold_moved(h, hp, m->offset);
+                return;
+        }
+        state = sb_state_get(gg->d->state, subject);
+        rids = sb_state_received(state, gg->grant->reuser);
+        listed = rids && json_object_get(rids, rid);
+        why = sb_gw_blocked_by(
+            state, gg,
+            sb_gw_header(m, "ce_type", type, sizeof(type)) &&
+                !strcmp(type, "sharebus.rights.rectification"));
+        if (!why && !listed)
+                why = "withdrawn"; /* erased, or withdrawn by its holder */
+        if (why) {
+                if (listed) {
+                        /* Never received: the state must not say so. */
+                        if (!(s = sb_gw_touch(gw, gg->d, subject,
+                                              m->partition)))
+                                return;
+                        rids = sb_state_received(s, gg->grant->reuser);
+                        json_object_del(rids, rid);
+                        if (json_object_size(rids) == 0)
+                                sb_state_forget_reuser(s, gg->grant->reuser);
+                }
+                gw->stats.excluded++;
+                gw->stats.held_excluded++;
+                sb_gw_tally(gw, gg->d, gg, why, subject, 0);
+                sb_gw_hold_moved(h, hp, m->offset);
+                return;
+        }
+        if ((limit = sb_quota_limit_hit(&h->quota, now))) {
+                sb_gw_quota_notice(gw, gg, limit, now);
+                sb_gw_hold_wait(gw, hp, m, sb_quota_ready_at(&h->quota, now));
+                return;
+        }
+        hdrs = rd_kafka_message_headers(m, &in) == RD_KAFKA_RESP_ERR_NO_ERROR
+                   ? rd_kafka_headers_copy(in)
+                   : rd_kafka_headers_new(1);
+        rd_kafka_header_remove(hdrs, SB_GW_HDR_HOLD_SUBJECT);
+        rd_kafka_header_remove(hdrs, SB_GW_HDR_HOLD_RECORD);
+        sb_gw_produce(gw, gg->grant->topic, RD_KAFKA_PARTITION_UA, m->key,
+                      m->key_len, m->payload, m->len, hdrs);
+        sb_gw_tally(gw, gg->d, gg, NULL, subject, m->len);
+        sb_quota_take(&h->quota, now);
+        gw->stats.released++;
+        gw->stats.delivered++;
+        sb_gw_hold_moved(h, hp, m->offset);
+}
+
 static void sb_gw_process(sb_gateway_t *gw, const rd_kafka_message_t *m)
 {
         char reason[512];
         sb_envelope_t env;
         sb_gw_dataset_t *d;
 
+        if (sb_gw_is_hold_topic(rd_kafka_topic_name(m->rkt))) {
+                sb_gw_drain(gw, m);
+                return;
+        }
         d = sb_gw_dataset_of(gw, rd_kafka_topic_name(m->rkt));
         if (!d) {
                 sb_gw_quarantine(gw, m, "not a topic of this gateway");
@@ -2180,7 +2983,8 @@ static sb_err_t sb_gw_follow_grants(sb_gateway_t *gw, char *errstr,
                                  "out of memory");
         for (i = 0; i < gw->grant_cnt; i++)
                 json_object_set_new(before, gw->grants[i]->id, json_true());
-        if ((err = sb_gw_reload_grants(gw, errstr, errstr_size))) {
+        if ((err = sb_gw_reload_grants(gw, errstr, errstr_size)) ||
+            (err = sb_gw_hold_reassign(gw, errstr, errstr_size))) {
                 json_decref(before);
                 return err;
         }
@@ -2221,6 +3025,9 @@ sb_err_t sb_gateway_run(sb_gateway_t *gw, volatile sig_atomic_t *stop,
                         return sb_seterr(errstr, errstr_size, SB_ERR_STATE,
                                          "%s", gw->fatal_err);
                 }
+                if (m && m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF &&
+                    sb_gw_is_hold_topic(rd_kafka_topic_name(m->rkt)))
+                        sb_gw_hold_eof(gw, m);
                 if (m && m->err) {
                         if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                                 sb_log(SB_LOG_WARN, "GATEWAY", "consumer: %s",
@@ -2247,8 +3054,9 @@ sb_err_t sb_gateway_run(sb_gateway_t *gw, volatile sig_atomic_t *stop,
                 if (gw->feed && now - gw->feed_polled_ms >= 200 &&
                     (err = sb_gw_follow_grants(gw, errstr, errstr_size)))
                         return err;
+                sb_gw_hold_resume(gw, now);
                 if (idle_exit_ms > 0 && gw->assigned && !gw->in_txn &&
-                    now - last_msg >= idle_exit_ms &&
+                    !sb_gw_hold_waiting(gw) && now - last_msg >= idle_exit_ms &&
                     now - gw->assigned_ms >= idle_exit_ms)
                         break;
         }
@@ -2309,6 +3117,7 @@ void sb_gateway_destroy(sb_gateway_t *gw)
                 free(d->state_topic);
         }
         sb_gw_drop_grants(gw);
+        sb_gw_holds_destroy(gw);
         free(gw->datasets);
         sb_grantfeed_destroy(gw->feed);
         if (gw->rights_value_ok)

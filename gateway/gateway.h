@@ -15,6 +15,12 @@
  * same transaction as the outputs and the input offsets, and read back
  * for each partition an instance is assigned, so several instances share
  * the work and a crash loses nothing.
+ *
+ * A grant with a rate (DESIGN §5) that is over it gets its records later,
+ * never fewer: they wait, ready to send, on _sb.hold.<grant id> (same
+ * partition as their input), in the same transaction, and are moved to the
+ * stream as the quota allows, oldest first; the other grants are not
+ * slowed. A right exercised while a record waits is applied to it.
  */
 #ifndef SB_GATEWAY_H
 #define SB_GATEWAY_H
@@ -50,6 +56,8 @@ extern const sb_config_field_t sb_gateway_cfg_table[];
 #define SB_QUARANTINE_TOPIC "_sb.quarantine"
 #define SB_AUDIT_TOPIC      "_sb.audit"
 #define SB_ALERTS_TOPIC     "_sb.alerts"
+/* _sb.hold.<grant id>: a grant's records over its rate, waiting. */
+#define SB_HOLD_TOPIC_PREFIX "_sb.hold."
 
 typedef struct sb_gateway_stats_s {
         size_t records_in;     /* records consumed */
@@ -72,6 +80,12 @@ typedef struct sb_gateway_stats_s {
         size_t aborts;         /* aborted and rewound */
         size_t grant_reloads;  /* grant changes applied while running */
         size_t grants_invalid; /* grant versions left out (invalid) */
+        size_t held;           /* records over a grant's rate, put on its
+                                  hold topic (delivered later) */
+        size_t released;       /* held records moved to their stream */
+        size_t held_excluded;  /* held records not sent: a right exercised
+                                  while they waited (also in excluded) */
+        size_t quota_notices;  /* quota.exceeded notices sent */
 } sb_gateway_stats_t;
 
 typedef struct sb_gateway_s sb_gateway_t;

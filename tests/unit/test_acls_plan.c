@@ -230,6 +230,75 @@ static void gateway_may_read_and_write_the_audit_log(void **state)
         sb_platform_destroy(pf);
 }
 
+/* Quotas: records over a grant's rate wait on _sb.hold.<grant id>, which
+ * the gateway writes and reads back, and no one else may touch. */
+static void gateway_may_read_and_write_the_hold_topics_only(void **state)
+{
+        sb_platform_t *pf = load("approved");
+        sb_acl_set_t set = {0};
+        char errstr[512], buf[512], got[1024];
+        size_t i, len = 0;
+
+        (void)state;
+        assert_int_equal(SB_OK,
+                         sb_acls_desired(pf, &set, errstr, sizeof(errstr)));
+        got[0] = '\0';
+        for (i = 0; i < set.cnt; i++) {
+                if (strncmp(set.v[i].name, "_sb.hold.", 9))
+                        continue;
+                sb_acl_format(&set.v[i], buf, sizeof(buf));
+                len +=
+                    (size_t)snprintf(got + len, sizeof(got) - len, "%s\n", buf);
+        }
+        assert_string_equal(
+            "ALLOW User:sb-gateway.g1 READ TOPIC _sb.hold. (PREFIXED) from *\n"
+            "ALLOW User:sb-gateway.g1 WRITE TOPIC _sb.hold. (PREFIXED) from *\n"
+            "ALLOW User:sb-gateway.g1 DESCRIBE TOPIC _sb.hold. (PREFIXED) from "
+            "*\n",
+            got);
+        sb_acl_set_release(&set);
+        sb_platform_destroy(pf);
+}
+
+/* A grant with a rate gets a hold topic, partitioned like its input (a
+ * record waits in the partition of its input); a grant without gets none. */
+static void platform_plans_a_hold_topic_for_each_grant_with_a_rate(void **st)
+{
+        sb_platform_t *pf = load("approved");
+        sb_topic_spec_t *specs = NULL;
+        char errstr[512] = "", path[300];
+        size_t i, cnt = 0, holds = 0;
+
+        (void)st;
+        sb_platform_destroy(pf);
+        write_file("grants/b.json",
+                   "{\"id\": \"g-b\", \"reuser\": \"reuser-b\", "
+                   "\"dataset\": \"beneficiaries\", \"purposes\": [\"p\"], "
+                   "\"legal_basis\": \"x\", \"status\": \"approved\", "
+                   "\"rate\": {\"records_per_day\": 10}, \"fields\": "
+                   "{\"benefit\": \"keep\"}}");
+        snprintf(path, sizeof(path), "%s/platform.json", dir);
+        pf = sb_platform_load(path, errstr, sizeof(errstr));
+        if (!pf)
+                fail_msg("platform: %s", errstr);
+        assert_int_equal(SB_OK, sb_platform_topics(pf, &specs, &cnt, errstr,
+                                                   sizeof(errstr)));
+        for (i = 0; i < cnt; i++) {
+                if (strncmp(specs[i].name, "_sb.hold.", 9))
+                        continue;
+                holds++;
+                assert_string_equal("_sb.hold.g-b", specs[i].name);
+                assert_string_equal("hold", specs[i].role);
+                assert_string_equal("delete", specs[i].cleanup_policy);
+                assert_int_equal(pf->partitions, specs[i].partitions);
+                assert_int_equal(pf->output_retention_ms,
+                                 specs[i].retention_ms);
+        }
+        assert_int_equal(1, holds);
+        sb_topic_specs_destroy(specs, cnt);
+        sb_platform_destroy(pf);
+}
+
 /* CNIL R4.3-12: `admin acls apply` records each ACL it creates or
  * deletes, with who did it, as an acl.change entry. */
 static void
@@ -369,6 +438,9 @@ int main(void)
             cmocka_unit_test(
                 revoked_grant_loses_read_access_but_gateway_keeps_write),
             cmocka_unit_test(gateway_may_read_and_write_the_audit_log),
+            cmocka_unit_test(gateway_may_read_and_write_the_hold_topics_only),
+            cmocka_unit_test(
+                platform_plans_a_hold_topic_for_each_grant_with_a_rate),
             cmocka_unit_test(
                 acl_change_audit_entry_names_principal_resource_and_operation),
             cmocka_unit_test(

@@ -6,7 +6,8 @@
  * (R1.0-02 strict minimum, R3.5-08 no data irrelevant to a reuser). A grant
  * is validated strictly, transforms included (their values are tested in
  * test_transforms.c); what this version cannot enforce is refused rather
- * than silently widened. Grants are time-limited (R3.7-12).
+ * than silently widened. Grants are time-limited (R3.7-12) and may carry
+ * a rate (R5.2-02).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -649,9 +650,24 @@ static const bad_grant_t bad_grants[] = {
      "address"},
     {"subject_key clear", "{\"subject_key\": \"clear\"}",
      "grant 'g.json': key 'subject_key': only \"pseudonym\" is supported"},
-    {"rate not enforced", "{\"rate\": {\"records_per_second\": 500}}",
-     "grant 'g.json': key 'rate' is not enforced by this version of "
-     "sharebus; remove it rather than rely on it"},
+    {"rate not an object", "{\"rate\": 500}",
+     "grant 'g.json': key 'rate': expected an object with "
+     "records_per_second and/or records_per_day"},
+    {"rate empty", "{\"rate\": {}}",
+     "grant 'g.json': key 'rate': expected an object with "
+     "records_per_second and/or records_per_day"},
+    {"rate with an unknown key", "{\"rate\": {\"records_per_minute\": 5}}",
+     "grant 'g.json': key 'rate': unknown key 'records_per_minute' "
+     "(expected records_per_second or records_per_day)"},
+    {"rate per second zero", "{\"rate\": {\"records_per_second\": 0}}",
+     "grant 'g.json': key 'rate.records_per_second': expected a whole "
+     "number from 1 to 1000000000"},
+    {"rate per day fractional", "{\"rate\": {\"records_per_day\": 2.5}}",
+     "grant 'g.json': key 'rate.records_per_day': expected a whole number "
+     "from 1 to 1000000000"},
+    {"rate per day as a string", "{\"rate\": {\"records_per_day\": \"9\"}}",
+     "grant 'g.json': key 'rate.records_per_day': expected a whole number "
+     "from 1 to 1000000000"},
     {"history_days zero", "{\"history_days\": 0}",
      "grant 'g.json': key 'history_days': expected a whole number of days "
      "from 1 to 36500"},
@@ -695,6 +711,42 @@ static void invalid_grants_are_refused_with_a_precise_message(void **state)
         if (failures)
                 fail_msg("%zu invalid grant(s) not refused as expected",
                          failures);
+}
+
+static sb_grant_t *grant_ok_json(json_t *json, const sb_catalog_t *cat)
+{
+        char errstr[512] = "";
+        sb_grant_t *g =
+            sb_grant_new(json, "g.json", cat, errstr, sizeof(errstr));
+
+        if (!g)
+                fail_msg("sb_grant_new refused a valid grant: %s", errstr);
+        return g;
+}
+
+/* R5.2-02: a rate is read as given; each half is optional. */
+static void rate_is_accepted_and_each_limit_is_optional(void **state)
+{
+        sb_catalog_t *cat = catalog(SB_SCHEMAS_DIR);
+        sb_grant_t *g;
+
+        (void)state;
+        g = grant_ok(base_grant, cat);
+        assert_int_equal(0, g->rate_per_second);
+        assert_int_equal(0, g->rate_per_day);
+        sb_grant_destroy(g);
+        g = grant_ok_json(patched_grant("{\"rate\": {\"records_per_second\": "
+                                        "500, \"records_per_day\": 100000}}"),
+                          cat);
+        assert_int_equal(500, g->rate_per_second);
+        assert_int_equal(100000, g->rate_per_day);
+        sb_grant_destroy(g);
+        g = grant_ok_json(patched_grant("{\"rate\": {\"records_per_day\": 7}}"),
+                          cat);
+        assert_int_equal(0, g->rate_per_second);
+        assert_int_equal(7, g->rate_per_day);
+        sb_grant_destroy(g);
+        sb_catalog_destroy(cat);
 }
 
 /* R3.7-12: access for a fixed period, and only while approved. */
@@ -859,6 +911,7 @@ int main(void)
             cmocka_unit_test(
                 projection_keeps_named_types_valid_when_their_first_use_is_dropped),
             cmocka_unit_test(invalid_grants_are_refused_with_a_precise_message),
+            cmocka_unit_test(rate_is_accepted_and_each_limit_is_optional),
             cmocka_unit_test(
                 grant_active_only_within_validity_window_and_when_approved),
             cmocka_unit_test(
